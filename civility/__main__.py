@@ -1,0 +1,3 @@
+from civility.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Load an exported Civility model bundle and score text (no torch at request time)."""

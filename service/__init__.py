@@ -1,0 +1,1 @@
+"""The HTTP service: scoring API, Perspective and Coral compatibility, review queue."""

@@ -1,0 +1,1 @@
+"""Training: extraction, corpus building, labelling, fine-tuning, evaluation, export (needs torch)."""
