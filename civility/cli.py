@@ -26,6 +26,16 @@ COMMAND_MODULES = (
     "civility.service.queue_cli",  # queue / admin commands
 )
 
+
+
+@app.command("version")
+def version() -> None:
+    """Print the installed Civility version."""
+    from civility import __version__
+
+    typer.echo(__version__)
+
+
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
