@@ -27,7 +27,6 @@ COMMAND_MODULES = (
 )
 
 
-
 @app.command("version")
 def version() -> None:
     """Print the installed Civility version."""
