@@ -1,0 +1,81 @@
+"""FastAPI dependencies, named once as ``Annotated`` aliases.
+
+A route reads ``def approve(session: SessionDep, moderator: CurrentModerator)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from civility.service.auth import Principal, RateLimiter, authenticate, require_role
+from civility.service.batcher import MicroBatcher, ScoringModel
+from civility.service.db.keys import Role
+from civility.service.metrics import Metrics
+from civility.service.model_pool import ModelPool
+from civility.service.policy import Policy
+from civility.service.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """A session per request; routes commit what they write, anything else is rolled back."""
+    with request.app.state.session_factory() as session:
+        yield session
+
+
+def get_models(request: Request) -> ModelPool:
+    pool: ModelPool = request.app.state.models
+    return pool
+
+
+def get_batcher(request: Request) -> MicroBatcher:
+    return get_models(request).default()
+
+
+def get_scorer(request: Request) -> ScoringModel:
+    """The default model (503 while it is not loaded)."""
+    return get_batcher(request).model
+
+
+def get_policy(request: Request) -> Policy:
+    policy: Policy = request.app.state.policy
+    return policy
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_db)]
+ModelPoolDep = Annotated[ModelPool, Depends(get_models)]
+BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
+ScorerDep = Annotated[ScoringModel, Depends(get_scorer)]
+PolicyDep = Annotated[Policy, Depends(get_policy)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+def _principal_with(role: Role) -> Callable[[Request, Settings, Session], Principal]:
+    def dependency(request: Request, settings: SettingsDep, session: SessionDep) -> Principal:
+        principal = require_role(authenticate(request, settings, session), role)
+        limiter: RateLimiter = request.app.state.rate_limiter
+        limiter.check(principal, request)
+        request.state.principal = principal
+        return principal
+
+    dependency.__name__ = f"require_{role.name}"
+    return dependency
+
+
+CurrentScorer = Annotated[Principal, Depends(_principal_with(Role.scorer))]
+CurrentModerator = Annotated[Principal, Depends(_principal_with(Role.moderator))]
+CurrentAdmin = Annotated[Principal, Depends(_principal_with(Role.admin))]

@@ -1,0 +1,1 @@
+"""Alembic migrations for the Civility database (run with ``civility db upgrade``)."""

@@ -1,0 +1,1 @@
+"""HTTP routers; ``civility.service.app.ROUTER_MODULES`` lists the ones the app mounts."""

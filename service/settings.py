@@ -1,0 +1,121 @@
+"""Service configuration: the one place the service reads configuration.
+
+Sources, highest precedence first: keyword arguments (tests), ``CIVILITY_*``
+environment variables, a YAML file (``$CIVILITY_CONFIG`` or the shipped
+``configs/service.yaml``), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from civility.model.resources import configs_dir
+
+DEFAULT_HOME = Path.home() / ".local" / "share" / "civility"
+
+
+def _yaml_config_path() -> Path | None:
+    explicit = os.environ.get("CIVILITY_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FileNotFoundError(f"CIVILITY_CONFIG points to {path}, which is not a file")
+        return path
+    shipped = configs_dir() / "service.yaml"
+    return shipped if shipped.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Everything the scoring service and the review queue can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="CIVILITY_", extra="forbid", validate_default=True)
+
+    # storage
+    home: Path = Field(default=DEFAULT_HOME, description="Directory for the default SQLite database.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<home>/civility.db"
+    )
+    migrate_on_start: bool = Field(default=True, description="Run Alembic migrations when the app starts.")
+
+    # model
+    model: str | None = Field(default=None, description="Default model ref (name, name@version or a path).")
+    precision: Literal["int8", "fp32"] = "int8"
+    onnx_threads: int = Field(default=1, ge=1, description="ONNX Runtime intra-op threads per worker.")
+    max_loaded_models: int = Field(default=4, ge=1, description="Pinned bundles kept loaded at once (LRU).")
+    preload_model: bool = Field(default=True, description="Load the default model at startup.")
+
+    # request limits
+    max_text_chars: int = Field(default=20_000, ge=1, description="Longest accepted comment, in characters.")
+    max_batch_size: int = Field(default=64, ge=1, description="Most texts accepted in one /v1/score call.")
+    max_request_bytes: int = Field(default=2_000_000, ge=1024, description="Largest accepted request body.")
+
+    # micro-batching
+    batch_max_size: int = Field(default=32, ge=1, description="Most texts the batcher scores in one call.")
+    batch_max_wait_ms: float = Field(default=3.0, ge=0, description="Longest the batcher waits to fill up.")
+    scoring_threads: int = Field(
+        default=1, ge=1, description="Threads that run the model off the event loop."
+    )
+
+    # auth, limits, CORS
+    auth_enabled: bool = Field(default=True, description="Turn off only for local development.")
+    rate_limit: str = Field(default="1200/minute", description="Per-key request rate limit (limits syntax).")
+    rate_limit_storage: str = Field(default="memory://", description="limits storage URI, e.g. redis://...")
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins; empty = off.")
+    session_secret: SecretStr | None = Field(default=None, description="Secret for web login sessions.")
+
+    # privacy and logging
+    privacy_mode: bool = Field(
+        default=False, description="Never store comment text (as if every request set doNotStore)."
+    )
+    debug: bool = Field(default=False, description="Debug mode: logs may contain comment text.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    # integrations
+    policy_file: Path | None = Field(default=None, description="Policy YAML; default configs/policy.yaml.")
+    public_url: str | None = Field(
+        default=None, description="Base URL clients use (discovery rootUrl); default: the request's."
+    )
+    coral_secret: SecretStr | None = Field(
+        default=None, description="Coral external moderation signing secret."
+    )
+    coral_require_signature: bool = Field(default=True, description="Reject unsigned Coral requests.")
+    coral_flag_labels: list[str] = Field(
+        default_factory=list, description="Labels that may raise a Coral FLAG; empty = all labels."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return value.strip() if value else None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'civility.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_path = _yaml_config_path()
+        if yaml_path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
+        return tuple(sources)
