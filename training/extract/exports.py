@@ -36,33 +36,38 @@ class ExportExtraction:
 def read_export(
     path: Path, settings: ExtractSettings, overrides: Mapping[str, str | None] | None = None
 ) -> ExportExtraction:
-    """Read a ``.csv`` / ``.tsv`` / ``.jsonl`` / ``.ndjson`` export into comments grouped by thread."""
-    unknown = set(overrides or {}) - set(FIELDS)
+    """Read a ``.csv`` / ``.tsv`` / ``.jsonl`` / ``.ndjson`` export into comments grouped by thread.
+
+    Columns are resolved per row (JSONL objects need not all have the same keys); an explicit
+    column that no row has, or a file in which no row has a text column, is an error.
+    """
+    overrides = {k: v for k, v in (overrides or {}).items() if v}
+    unknown = set(overrides) - set(FIELDS)
     if unknown:
         raise ExportError(f"unknown column mapping(s): {', '.join(sorted(unknown))}")
-    rows = _rows(path)
-    first = next(rows, None)
     result = ExportExtraction(threads={})
-    if first is None:
-        return result
-    columns = _resolve_columns(path, first, settings.export_columns, overrides or {})
-    result.columns = columns
-    reader = _RowReader(columns, settings.time_formats)
-    for line_no, row in _with_first(first, rows):
+    reader = _RowReader(overrides, settings.export_columns, settings.time_formats)
+    seen_keys: set[str] = set()
+    rows = 0
+    for line_no, row in _rows(path):
+        rows += 1
+        seen_keys.update(row)
         comment, thread, time_failed = reader.read(row, line_no, path)
         result.unparsed_times += time_failed
         if comment is None:
             result.skipped_empty += 1
             continue
         result.threads.setdefault(thread, []).append(comment)
+    if rows == 0:
+        return result
+    available = ", ".join(sorted(seen_keys))
+    for name, column in overrides.items():
+        if name not in reader.used:
+            raise ExportError(f"{path}: no column {column!r} for {name} (columns: {available})")
+    if "text" not in reader.used:
+        raise ExportError(f"{path}: no comment-text column found; pass --text-column (columns: {available})")
+    result.columns = {name: ", ".join(sorted(columns)) for name, columns in reader.used.items()}
     return result
-
-
-def _with_first(
-    first: tuple[int, dict[str, Any]], rest: Iterator[tuple[int, dict[str, Any]]]
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    yield first
-    yield from rest
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -121,38 +126,25 @@ def _has(row: Mapping[str, Any], column: str) -> bool:
     return True
 
 
-def _resolve_columns(
-    path: Path,
-    first: tuple[int, dict[str, Any]],
-    candidates: ExportColumns,
-    overrides: Mapping[str, str | None],
-) -> dict[str, str]:
-    _, row = first
-    columns: dict[str, str] = {}
-    for name in FIELDS:
-        explicit = overrides.get(name)
-        if explicit:
-            if not _has(row, explicit):
-                available = ", ".join(sorted(row))
-                raise ExportError(f"{path}: no column {explicit!r} for {name} (columns: {available})")
-            columns[name] = explicit
-            continue
-        found = next((c for c in getattr(candidates, name) if _has(row, c)), None)
-        if found is not None:
-            columns[name] = found
-    if "text" not in columns:
-        available = ", ".join(sorted(row))
-        raise ExportError(f"{path}: no comment-text column found; pass --text-column (columns: {available})")
-    return columns
-
-
 class _RowReader:
-    def __init__(self, columns: dict[str, str], time_formats: list[str]) -> None:
-        self.columns = columns
+    def __init__(
+        self, overrides: Mapping[str, str], candidates: ExportColumns, time_formats: list[str]
+    ) -> None:
+        self.overrides = overrides
+        self.candidates = candidates
         self.time_formats = time_formats
+        self.used: dict[str, set[str]] = {}
+
+    def _column(self, row: Mapping[str, Any], name: str) -> str | None:
+        explicit = self.overrides.get(name)
+        options = [explicit] if explicit else getattr(self.candidates, name)
+        column = next((c for c in options if _has(row, c)), None)
+        if column is not None:
+            self.used.setdefault(name, set()).add(column)
+        return column
 
     def _get(self, row: Mapping[str, Any], name: str) -> str | None:
-        column = self.columns.get(name)
+        column = self._column(row, name)
         if column is None:
             return None
         value = _lookup(row, column)
@@ -165,7 +157,8 @@ class _RowReader:
         self, row: Mapping[str, Any], line_no: int, path: Path
     ) -> tuple[RawComment | None, ThreadInfo, int]:
         thread = ThreadInfo(url=self._get(row, "url"), title=self._get(row, "title"))
-        text = _lookup(row, self.columns["text"])
+        text_column = self._column(row, "text")
+        text = _lookup(row, text_column) if text_column else None
         if text is not None and not isinstance(text, str):
             raise ExportError(f"{path}:{line_no}: comment text must be a string, got {type(text).__name__}")
         text = (text or "").strip()
