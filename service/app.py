@@ -33,6 +33,8 @@ ROUTER_MODULES: tuple[str, ...] = (
     "civility.service.routers.score",
     "civility.service.routers.perspective",
     "civility.service.routers.coral",
+    "civility.service.routers.comments",
+    "civility.service.routers.queue",
 )
 
 

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
 
     # integrations
     policy_file: Path | None = Field(default=None, description="Policy YAML; default configs/policy.yaml.")
+    moderation_file: Path | None = Field(
+        default=None,
+        description="Review-queue YAML (reasons, author-history rules); default configs/moderation.yaml.",
+    )
     public_url: str | None = Field(
         default=None, description="Base URL clients use (discovery rootUrl); default: the request's."
     )
