@@ -98,4 +98,7 @@ def extract(
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root ``civility`` app."""
+    from civility.training.build_data import register_build_data
+
+    register_build_data(app)
     app.command("extract")(extract)

@@ -1,0 +1,90 @@
+"""Combining mapped corpora: cross-corpus deduplication, group-wise splitting, per-corpus caps."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "validation", "test")
+_HINT_RANK = {"auto": 0, "train": 1, "validation": 2, "test": 3}
+_RANK_HINT = {rank: hint for hint, rank in _HINT_RANK.items()}
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"@\w+")
+_SPACE = re.compile(r"\s+")
+
+
+def dedup_key(text: str) -> str:
+    """Normalised text used to find duplicates: lower-case, URLs and @mentions removed, whitespace collapsed."""
+    lowered = text.lower()
+    stripped = _SPACE.sub(" ", _MENTION.sub(" ", _URL.sub(" ", lowered))).strip()
+    return stripped or _SPACE.sub(" ", lowered).strip()
+
+
+def deduplicate(frame: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """Merge rows with the same :func:`dedup_key` (within and across corpora).
+
+    The first row (in corpus priority order) keeps its id, text, corpus and group; each label is the
+    mean of the copies that annotate it (None only if no copy does); the split hint is the strictest
+    of the copies (an official test row stays in test). Adds ``copies`` and ``sources``.
+    """
+    work = frame.copy()
+    work["_key"] = work["text"].map(dedup_key)
+    work["_hint_rank"] = work["split_hint"].map(_HINT_RANK).fillna(0).astype(int)
+    grouped = work.groupby("_key", sort=False)
+    merged = grouped[["id", "text", "corpus", "group"]].first()
+    merged[list(labels)] = grouped[list(labels)].mean()
+    merged["split_hint"] = grouped["_hint_rank"].max().map(_RANK_HINT)
+    merged["copies"] = grouped.size()
+    merged["sources"] = grouped["corpus"].agg(lambda s: ",".join(sorted(set(s))))
+    return merged.reset_index().rename(columns={"_key": "key"})
+
+
+def _unit_interval(seed: int, value: str) -> float:
+    digest = hashlib.blake2b(f"{seed}:{value}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def assign_splits(
+    frame: pd.DataFrame,
+    fractions: Mapping[str, tuple[float, float]],
+    seed: int,
+) -> pd.Series:
+    """Split rows by ``group``: every row of a group lands in the same split.
+
+    ``fractions[corpus] = (validation, test)`` applies to groups without an official split; a group
+    with any official-test row goes to test (likewise validation, then train).
+    """
+    forced = frame["split_hint"].map(_HINT_RANK).groupby(frame["group"]).transform("max")
+    corpus_of_group = frame.groupby("group")["corpus"].transform("first")
+    draws = frame["group"].map(lambda g: _unit_interval(seed, g))
+    validation = corpus_of_group.map(lambda c: fractions[c][0])
+    test = corpus_of_group.map(lambda c: fractions[c][1])
+    split = np.where(draws < test, "test", np.where(draws < test + validation, "validation", "train"))
+    result = pd.Series(split, index=frame.index, dtype=object)
+    for rank in (1, 2, 3):
+        result = result.where(forced != rank, _RANK_HINT[rank])
+    return result
+
+
+def cap_rows(
+    frame: pd.DataFrame,
+    cap: int | None,
+    seed: int,
+    priority_labels: Sequence[str] = (),
+    threshold: float = 0.5,
+) -> pd.DataFrame:
+    """Keep at most ``cap`` rows: rows positive on a priority label first, then a seeded random sample."""
+    if cap is None or len(frame) <= cap:
+        return frame
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(frame))
+    present = [label for label in priority_labels if label in frame.columns]
+    priority = (frame[present] >= threshold).any(axis=1).to_numpy() if present else np.zeros(len(frame), bool)
+    ranked = sorted(range(len(frame)), key=lambda i: (not priority[order[i]], i))
+    chosen = np.sort(order[ranked[:cap]])
+    return frame.iloc[chosen]
