@@ -21,8 +21,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from civility.model.labels import label_ids
 from civility.model.resources import configs_dir, load_yaml
 from civility.training.corpora.loader import load_corpus
-from civility.training.corpora.mixing import SPLITS, assign_splits, cap_rows, dedup_key, deduplicate
-from civility.training.corpora.report import corpus_stats, identity_cooccurrence, identity_pattern, render_card
+from civility.training.corpora.mixing import (
+    SPLITS,
+    assign_splits,
+    cap_rows,
+    dedup_key,
+    deduplicate,
+    priority_rank,
+)
+from civility.training.corpora.report import (
+    corpus_stats,
+    identity_cooccurrence,
+    identity_pattern,
+    render_card,
+)
 from civility.training.corpora.spec import CorpusSpec, MappingError, load_corpus_spec
 
 DATASETS_ENV = "CIVILITY_DATASETS_DIR"
@@ -55,6 +67,7 @@ class DataRecipe(BaseModel):
     validation: float = Field(default=0.1, ge=0.0, lt=1.0)
     test: float = Field(default=0.1, ge=0.0, lt=1.0)
     priority_labels: list[str] = Field(default_factory=list)
+    identity_negative_labels: list[str] = Field(default_factory=list)
     corpora: list[CorpusEntry] = Field(min_length=1)
     evaluation_only: list[str] = Field(default_factory=list)
     excluded: dict[str, str] = Field(default_factory=dict)
@@ -68,9 +81,9 @@ class DataRecipe(BaseModel):
         both = sorted(set(names) & set(self.evaluation_only))
         if both:
             raise ValueError(f"evaluation-only corpora cannot be in the training mix: {both}")
-        unknown = sorted(set(self.priority_labels) - set(label_ids()))
+        unknown = sorted(set(self.priority_labels + self.identity_negative_labels) - set(label_ids()))
         if unknown:
-            raise ValueError(f"unknown priority label(s) {unknown}")
+            raise ValueError(f"unknown label(s) in priority_labels / identity_negative_labels: {unknown}")
         for entry in self.corpora:
             if self.fractions(entry)[0] + self.fractions(entry)[1] >= 1.0:
                 raise ValueError(f"{entry.name}: validation + test fractions must be below 1")
@@ -93,7 +106,10 @@ def load_recipe(path: str | Path | None = None) -> DataRecipe:
 
 
 def resolve_datasets_root(recipe: DataRecipe, override: Path | None = None) -> Path:
-    """The first existing of: ``override``, ``$CIVILITY_DATASETS_DIR``, the recipe's roots (relative to the repo)."""
+    """The first existing of ``override``, ``$CIVILITY_DATASETS_DIR`` and the recipe's roots.
+
+    Relative recipe roots resolve against the repository root.
+    """
     repo = configs_dir().parent
     candidates = [override] if override is not None else []
     if os.environ.get(DATASETS_ENV):
@@ -147,7 +163,8 @@ def assemble(
     for entry in entries:
         frame = load_corpus(specs[entry.name], root)
         if max_rows_per_corpus is not None and len(frame) > max_rows_per_corpus:
-            frame = cap_rows(frame, max_rows_per_corpus, recipe.seed, recipe.priority_labels)
+            rank = priority_rank(frame, recipe.priority_labels, recipe.positive_threshold)
+            frame = cap_rows(frame, max_rows_per_corpus, recipe.seed, rank)
         frames.append(frame)
     pooled = pd.concat(frames, ignore_index=True)
     short = pooled["text"].str.len() < recipe.min_chars
@@ -183,20 +200,39 @@ def assemble(
     weights = {entry.name: entry.weight for entry in entries}
     merged["weight"] = merged["corpus"].map(weights).astype("float32")
 
+    pattern = identity_pattern(recipe.identity_terms)
+    mentions = merged["text"].map(lambda text: bool(pattern.search(text)))
     splits: dict[str, pd.DataFrame] = {}
     for split in SPLITS:
         parts = []
         for entry in entries:
             part = merged[(merged["split"] == split) & (merged["corpus"] == entry.name)]
-            cap = {"train": entry.train_cap, "validation": entry.validation_cap, "test": entry.test_cap}[split]
-            priority = recipe.priority_labels if split == "train" else []
-            kept = cap_rows(part, cap, recipe.seed, priority, recipe.positive_threshold)
+            cap = {"train": entry.train_cap, "validation": entry.validation_cap, "test": entry.test_cap}[
+                split
+            ]
+            # Train keeps rare positives and identity-mentioning negatives first; evaluation splits
+            # are sampled at random so their label rates stay natural.
+            rank = (
+                priority_rank(
+                    part,
+                    recipe.priority_labels,
+                    recipe.positive_threshold,
+                    mentions,
+                    recipe.identity_negative_labels,
+                )
+                if split == "train"
+                else None
+            )
+            kept = cap_rows(part, cap, recipe.seed, rank)
             if len(kept) < len(part):
-                excluded.append(f"{entry.name}: {len(part) - len(kept):,} {split} rows over the cap of {cap:,}")
+                excluded.append(
+                    f"{entry.name}: {len(part) - len(kept):,} {split} rows over the cap of {cap:,}"
+                )
             parts.append(kept)
-        splits[split] = pd.concat(parts, ignore_index=True)[["id", "text", "corpus", "group", "weight", *labels]]
+        splits[split] = pd.concat(parts, ignore_index=True)[
+            ["id", "text", "corpus", "group", "weight", *labels]
+        ]
 
-    pattern = identity_pattern(recipe.identity_terms)
     stats: dict[str, Any] = {
         "recipe": "configs/data.yaml",
         "datasets_root": str(root),
@@ -246,7 +282,9 @@ def build(
     if staging.exists():
         shutil.rmtree(staging)
     dataset.save_to_disk(str(staging))
-    (staging / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (staging / "stats.json").write_text(
+        json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     (staging / "DATA_CARD.md").write_text(render_card(stats, label_ids()), encoding="utf-8")
     if output.exists():
         shutil.rmtree(output)
@@ -264,17 +302,22 @@ def register_build_data(app: typer.Typer) -> None:
         ] = None,
         datasets: Annotated[
             Path | None,
-            typer.Option("--datasets", help=f"Folder of public corpora (default: ${DATASETS_ENV} or the recipe's)."),
+            typer.Option(
+                "--datasets", help=f"Folder of public corpora (default: ${DATASETS_ENV} or the recipe's)."
+            ),
         ] = None,
         output: Annotated[Path | None, typer.Option("--output", "-o", help="Output directory.")] = None,
         corpus: Annotated[
             list[str] | None, typer.Option("--corpus", help="Only these corpora (repeatable).")
         ] = None,
         max_rows_per_corpus: Annotated[
-            int | None, typer.Option("--max-rows-per-corpus", min=1, help="Cap each corpus before mixing (quick builds).")
+            int | None,
+            typer.Option(
+                "--max-rows-per-corpus", min=1, help="Cap each corpus before mixing (quick builds)."
+            ),
         ] = None,
     ) -> None:
-        """Map the public corpora onto Civility's labels and write the training corpus (train/validation/test)."""
+        """Map the public corpora onto Civility's labels and write the training corpus."""
         try:
             recipe = load_recipe(config)
             root = resolve_datasets_root(recipe, datasets)

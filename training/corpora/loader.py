@@ -48,7 +48,9 @@ def load_file(spec: CorpusSpec, root: Path, file_index: int) -> pd.DataFrame:
     where = f"{spec.name}/{file.path}"
     text_column = file.text or spec.text
     if text_column not in frame.columns:
-        raise MappingError(f"{where}: text column {text_column!r} not found; columns are {list(frame.columns)}")
+        raise MappingError(
+            f"{where}: text column {text_column!r} not found; columns are {list(frame.columns)}"
+        )
     decode = text_decoder(spec.text_decoder)
     text = _clean_text(frame[text_column])
     if decode is not None:
@@ -90,5 +92,7 @@ def load_corpus(spec: CorpusSpec, root: Path) -> pd.DataFrame:
     frame = pd.concat(frames, ignore_index=True)
     duplicated = frame["id"].duplicated()
     if duplicated.any():
-        raise MappingError(f"{spec.name}: duplicate row ids, e.g. {frame.loc[duplicated, 'id'].head(3).tolist()}")
+        raise MappingError(
+            f"{spec.name}: duplicate row ids, e.g. {frame.loc[duplicated, 'id'].head(3).tolist()}"
+        )
     return frame

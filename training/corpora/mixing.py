@@ -19,7 +19,7 @@ _SPACE = re.compile(r"\s+")
 
 
 def dedup_key(text: str) -> str:
-    """Normalised text used to find duplicates: lower-case, URLs and @mentions removed, whitespace collapsed."""
+    """Normalised text for finding duplicates: lower-case, no URLs or @mentions, collapsed whitespace."""
     lowered = text.lower()
     stripped = _SPACE.sub(" ", _MENTION.sub(" ", _URL.sub(" ", lowered))).strip()
     return stripped or _SPACE.sub(" ", lowered).strip()
@@ -71,20 +71,34 @@ def assign_splits(
     return result
 
 
-def cap_rows(
+def priority_rank(
     frame: pd.DataFrame,
-    cap: int | None,
-    seed: int,
-    priority_labels: Sequence[str] = (),
-    threshold: float = 0.5,
-) -> pd.DataFrame:
-    """Keep at most ``cap`` rows: rows positive on a priority label first, then a seeded random sample."""
+    priority_labels: Sequence[str],
+    threshold: float,
+    mentions: pd.Series | None = None,
+    mention_negative_labels: Sequence[str] = (),
+) -> np.ndarray:
+    """Keep-order for capping: 0 = positive on a rare (priority) label, 1 = annotated negative on a
+    ``mention_negative_labels`` label while mentioning an identity term ("mention != attack"), 2 = rest.
+    """
+    rank = np.full(len(frame), 2, dtype=np.int8)
+    if mentions is not None:
+        negative_cols = [label for label in mention_negative_labels if label in frame.columns]
+        if negative_cols:
+            negative = (frame[negative_cols] < threshold).any(axis=1).to_numpy()
+            rank[negative & mentions.reindex(frame.index).fillna(False).to_numpy(dtype=bool)] = 1
+    present = [label for label in priority_labels if label in frame.columns]
+    if present:
+        rank[(frame[present] >= threshold).any(axis=1).to_numpy()] = 0
+    return rank
+
+
+def cap_rows(frame: pd.DataFrame, cap: int | None, seed: int, rank: np.ndarray | None = None) -> pd.DataFrame:
+    """Keep at most ``cap`` rows: lower ``rank`` first, a seeded random sample within a rank."""
     if cap is None or len(frame) <= cap:
         return frame
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(frame))
-    present = [label for label in priority_labels if label in frame.columns]
-    priority = (frame[present] >= threshold).any(axis=1).to_numpy() if present else np.zeros(len(frame), bool)
-    ranked = sorted(range(len(frame)), key=lambda i: (not priority[order[i]], i))
-    chosen = np.sort(order[ranked[:cap]])
-    return frame.iloc[chosen]
+    ranks = np.zeros(len(frame), dtype=np.int8) if rank is None else np.asarray(rank)
+    ranked = order[np.argsort(ranks[order], kind="stable")]
+    return frame.iloc[np.sort(ranked[:cap])]

@@ -49,7 +49,7 @@ def read_table(path: Path, spec: CorpusSpec) -> pd.DataFrame:
 
 
 def decode_python_escapes(text: str) -> str:
-    """Kaggle insults: text is wrapped in double quotes and Python-escaped (``\\n``, ``\\xa0``, ``\\xc2\\xa0``).
+    """Kaggle insults: text wrapped in double quotes and Python-escaped (``\\n``, ``\\xa0``, ``\\xc2\\xa0``).
 
     Undo the escapes; where the escapes spelled UTF-8 bytes (``\\xc2\\xa0``) re-decode them as UTF-8.
     """

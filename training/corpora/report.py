@@ -49,8 +49,12 @@ def corpus_stats(
         annotated: dict[str, dict[str, int]] = {}
         for split in SPLITS:
             part = splits[split][splits[split]["corpus"] == name]
-            positives[split] = {lab: int((part[lab] >= threshold).sum()) for lab in labels if part[lab].notna().any()}
-            annotated[split] = {lab: int(part[lab].notna().sum()) for lab in labels if part[lab].notna().any()}
+            positives[split] = {
+                lab: int((part[lab] >= threshold).sum()) for lab in labels if part[lab].notna().any()
+            }
+            annotated[split] = {
+                lab: int(part[lab].notna().sum()) for lab in labels if part[lab].notna().any()
+            }
         coverage = sorted({lab for split in SPLITS for lab in annotated[split]}, key=list(labels).index)
         per_corpus[name] = {
             "title": spec.title,
@@ -100,7 +104,9 @@ def render_card(stats: Mapping[str, Any], labels: Sequence[str]) -> str:
         cells = []
         for label in labels:
             total = info["annotated"]["train"].get(label)
-            cells.append("—" if total is None else f"{info['positives']['train'].get(label, 0):,} / {total:,}")
+            cells.append(
+                "—" if total is None else f"{info['positives']['train'].get(label, 0):,} / {total:,}"
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "## Validation positives per label (positives / annotated rows)", ""]
     lines.append("| corpus | " + " | ".join(labels) + " |")

@@ -140,7 +140,9 @@ class CorpusSpec(StrictModel):
         for file in self.files:
             used |= set(file.labels or {})
             if not (file.labels or self.labels):
-                raise ValueError(f"file {file.path!r} has no label rules (set 'labels' on the corpus or file)")
+                raise ValueError(
+                    f"file {file.path!r} has no label rules (set 'labels' on the corpus or file)"
+                )
         unknown = sorted(used - set(label_ids()))
         if unknown:
             raise ValueError(f"unknown label(s) {unknown}; known: {label_ids()}")
