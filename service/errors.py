@@ -34,6 +34,12 @@ GOOGLE_STATUS = {
     503: "UNAVAILABLE",
 }
 
+# What Google APIs answer for a missing or wrong key.
+GOOGLE_AUTH_ERRORS = {
+    "missing_api_key": (403, "The request is missing a valid API key."),
+    "invalid_api_key": (400, "API key not valid. Please pass a valid API key."),
+}
+
 
 class ApiError(Exception):
     """An error a client can act on: HTTP status, machine code, human message, details."""
@@ -73,7 +79,9 @@ def error_response(
     """Shape an error for the API family the request belongs to."""
     path = request.url.path if request is not None else ""
     if path.startswith(PERSPECTIVE_PREFIX) or path.startswith("/$discovery"):
-        google_status = 400 if status in (413, 422) else status
+        google_status, message = GOOGLE_AUTH_ERRORS.get(code, (status, message))
+        if google_status in (413, 422):
+            google_status = 400
         return JSONResponse(google_body(google_status, message), status_code=google_status, headers=headers)
     return JSONResponse(native_body(code, message, details), status_code=status, headers=headers)
 
@@ -86,6 +94,12 @@ def _describe_validation(errors: list[Any]) -> tuple[str, str, list[dict[str, An
         clean.append({"loc": loc, "type": str(err.get("type", "")), "msg": str(err.get("msg", ""))})
     if any(item["type"] == "json_invalid" for item in clean):
         return "invalid_json", "The request body is not valid JSON (UTF-8 encoded).", clean
+    if any(item["loc"] == ["body"] and item["type"] == "model_attributes_type" for item in clean):
+        return (
+            "invalid_body",
+            "The request body must be a JSON object (Content-Type: application/json).",
+            clean,
+        )
     first = clean[0] if clean else {"loc": [], "msg": "invalid request"}
     where = ".".join(part for part in first["loc"] if part != "body") or "request"
     return "invalid_request", f"Invalid field {where}: {first['msg']}", clean
@@ -110,6 +124,8 @@ def install_exception_handlers(app: FastAPI) -> None:
             phrase = "error"
         code = getattr(exc, "code", None) or phrase.lower().replace(" ", "_").replace("-", "_")
         message = exc.detail if isinstance(exc.detail, str) else phrase
+        if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI wraps body decoding errors
+            code, message = "invalid_utf8", "The request body is not valid UTF-8."
         headers = dict(exc.headers) if exc.headers else None
         return error_response(request, exc.status_code, code, message, headers=headers)
 

@@ -124,8 +124,9 @@ class ModelPool:
         try:
             model = await asyncio.to_thread(self.loader, ref)
         except Exception as exc:
+            log.info("model_pin_failed", model=ref, error=f"{type(exc).__name__}: {exc}")
             raise ApiError(
-                422, "unknown_model", f"Model {ref!r} is not available: {exc}", {"model": ref}
+                422, "unknown_model", f"Model {ref!r} is not available on this server.", {"model": ref}
             ) from exc
         batcher = self._batcher(model)
         batcher.start()

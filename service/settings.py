@@ -90,12 +90,18 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, description="Base URL clients use (discovery rootUrl); default: the request's."
     )
-    coral_secret: SecretStr | None = Field(
-        default=None, description="Coral external moderation signing secret."
+    coral_signing_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="Coral external moderation phase signing secrets (several during rotation).",
     )
-    coral_require_signature: bool = Field(default=True, description="Reject unsigned Coral requests.")
-    coral_flag_labels: list[str] = Field(
-        default_factory=list, description="Labels that may raise a Coral FLAG; empty = all labels."
+    coral_budget_ms: float = Field(
+        default=250.0, gt=0, description="Answer Coral within this time or give no opinion (204)."
+    )
+    coral_reject_status: Literal["REJECTED", "SYSTEM_WITHHELD", "PREMOD"] = Field(
+        default="REJECTED", description="Coral comment status for a reject decision."
+    )
+    coral_review_status: Literal["SYSTEM_WITHHELD", "PREMOD", "NONE"] = Field(
+        default="SYSTEM_WITHHELD", description="Coral status for a review decision (NONE: flag only)."
     )
 
     @field_validator("database_url")
