@@ -35,6 +35,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "civility.service.routers.coral",
     "civility.service.routers.comments",
     "civility.service.routers.queue",
+    "civility.service.routers.web",
 )
 
 

@@ -142,3 +142,21 @@ class ModerationAction(Base):
     undoes_id: Mapped[int | None] = mapped_column(
         ForeignKey("moderation_actions.id"), nullable=True, unique=True
     )
+
+
+class ModeratorAccount(Base):
+    """A username/password login for the moderator web page, created by an admin.
+
+    Only a salted scrypt hash of the password is stored.
+    """
+
+    __tablename__ = "moderator_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

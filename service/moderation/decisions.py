@@ -267,9 +267,7 @@ def decide_bulk(
             session.rollback()
             results.append(BulkResult(id=item.id, ok=False, error=error.to_dict()))
             continue
-        results.append(
-            BulkResult(id=item.id, ok=True, status=comment.status, version=comment.version)
-        )
+        results.append(BulkResult(id=item.id, ok=True, status=comment.status, version=comment.version))
     applied = sum(result.ok for result in results)
     return BulkDecisionOut(applied=applied, failed=len(results) - applied, results=results)
 

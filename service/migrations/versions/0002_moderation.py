@@ -97,10 +97,15 @@ def upgrade() -> None:
         sa.Column("labels", sa.JSON(), nullable=True),
         sa.Column("undoes_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["comment_id"], ["comments.id"], name="fk_moderation_actions_comment_id_comments", ondelete="CASCADE"
+            ["comment_id"],
+            ["comments.id"],
+            name="fk_moderation_actions_comment_id_comments",
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["undoes_id"], ["moderation_actions.id"], name="fk_moderation_actions_undoes_id_moderation_actions"
+            ["undoes_id"],
+            ["moderation_actions.id"],
+            name="fk_moderation_actions_undoes_id_moderation_actions",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_moderation_actions"),
         sa.UniqueConstraint("undoes_id", name="uq_moderation_actions_undoes_id"),
@@ -122,15 +127,32 @@ def upgrade() -> None:
             ["comment_id"], ["comments.id"], name="fk_comment_reports_comment_id_comments", ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["resolved_by"], ["moderation_actions.id"], name="fk_comment_reports_resolved_by_moderation_actions"
+            ["resolved_by"],
+            ["moderation_actions.id"],
+            name="fk_comment_reports_resolved_by_moderation_actions",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_comment_reports"),
     )
     op.create_index("ix_comment_reports_comment_id", "comment_reports", ["comment_id"])
     op.create_index("ix_comment_reports_resolved_by", "comment_reports", ["resolved_by"])
 
+    op.create_table(
+        "moderator_accounts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("username", sa.String(100), nullable=False),
+        sa.Column("password_hash", sa.String(300), nullable=False),
+        sa.Column("role", sa.String(20), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", sa.String(200), nullable=True),
+        sa.Column("disabled_at", UTCDateTime(), nullable=True),
+        sa.Column("last_login_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_moderator_accounts"),
+        sa.UniqueConstraint("username", name="uq_moderator_accounts_username"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("moderator_accounts")
     op.drop_table("comment_reports")
     op.drop_table("moderation_actions")
     op.drop_table("comment_scores")
