@@ -8,7 +8,7 @@ from pathlib import Path
 
 from civility.training.extract.exports import read_export
 from civility.training.extract.html_thread import read_html_thread
-from civility.training.extract.records import CommentRecord, LanguageDetector, build_records, deduplicate
+from civility.training.extract.records import CommentRecord, build_records, deduplicate
 from civility.training.extract.settings import ExtractSettings, SitesConfig
 from civility.training.extract.text_thread import read_text_thread
 
@@ -69,11 +69,9 @@ def extract_files(
     sites: SitesConfig,
     settings: ExtractSettings,
     options: ExtractOptions | None = None,
-    detector: LanguageDetector | None = None,
 ) -> ExtractResult:
     """Extract every input; records keep input order and thread order, duplicates removed."""
     options = options or ExtractOptions()
-    detector = detector or LanguageDetector(settings.language)
     records: list[CommentRecord] = []
     reports: list[FileReport] = []
     for path in expand_inputs(paths):
@@ -81,18 +79,18 @@ def extract_files(
         source = path.name
         if suffix in TEXT_SUFFIXES:
             text_result = read_text_thread(_read_text(path), sites, site=options.site)
-            records.extend(build_records(source, text_result.thread, text_result.comments, detector))
+            records.extend(build_records(source, text_result.thread, text_result.comments))
             strategy = text_result.profile or "no comment blocks"
             reports.append(FileReport(path, "text", strategy, len(text_result.comments)))
         elif suffix in HTML_SUFFIXES:
             html_result = read_html_thread(_read_text(path), sites, settings.html_fallback, site=options.site)
-            records.extend(build_records(source, html_result.thread, html_result.comments, detector))
+            records.extend(build_records(source, html_result.thread, html_result.comments))
             reports.append(FileReport(path, "html", html_result.strategy, len(html_result.comments)))
         elif suffix in EXPORT_SUFFIXES:
             export = read_export(path, settings, options.columns)
             count = 0
             for thread, comments in export.threads.items():
-                records.extend(build_records(source, thread, comments, detector))
+                records.extend(build_records(source, thread, comments))
                 count += len(comments)
             notes = []
             if export.skipped_empty:

@@ -13,13 +13,12 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import TextIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from civility.training.extract.settings import LanguageSettings, load_extract_settings
+from civility.model.language import detect_language
 
 
 class ThreadInfo(BaseModel):
@@ -77,42 +76,21 @@ def comment_id(source: str, author: str | None, posted_at: datetime | None, text
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
-class LanguageDetector:
-    """``langdetect`` with a fixed seed, so the same text always gets the same answer."""
+def language_of(text: str) -> str | None:
+    """ISO 639-1 code of the comment's language, or None when it cannot be told.
 
-    def __init__(self, settings: LanguageSettings) -> None:
-        from langdetect import DetectorFactory
-
-        DetectorFactory.seed = settings.seed
-        self._settings = settings
-
-    def detect(self, text: str) -> str | None:
-        from langdetect import LangDetectException, detect_langs
-
-        letters = sum(ch.isalpha() for ch in text)
-        if letters < self._settings.min_letters:
-            return None
-        try:
-            candidates = detect_langs(text)
-        except LangDetectException:
-            return None
-        best = candidates[0]
-        return str(best.lang) if best.prob >= self._settings.min_probability else None
-
-
-@lru_cache(maxsize=1)
-def default_language_detector() -> LanguageDetector:
-    return LanguageDetector(load_extract_settings().language)
+    The scorer's detector (``civility.model.language``: English stopwords for short texts,
+    seeded ``langdetect`` for longer ones), so extraction and scoring agree.
+    """
+    return detect_language(text).code
 
 
 def build_records(
     source: str,
     thread: ThreadInfo,
     comments: Sequence[RawComment],
-    detector: LanguageDetector | None = None,
 ) -> list[CommentRecord]:
     """Assign stable ids, resolve parents to those ids, and detect each comment's language."""
-    detector = detector or default_language_detector()
     ids: dict[str, str] = {}
     records: list[CommentRecord] = []
     for raw in comments:
@@ -130,7 +108,7 @@ def build_records(
                 posted_at=raw.posted_at,
                 votes=raw.votes,
                 text=raw.text,
-                language=detector.detect(raw.text),
+                language=language_of(raw.text),
             )
         )
     # A reply may precede its parent in some exports: resolve those in a second pass.

@@ -24,12 +24,6 @@ def _check_regexes(patterns: list[str]) -> list[str]:
     return patterns
 
 
-class LanguageSettings(_Strict):
-    seed: int = 0
-    min_letters: int = Field(ge=0, description="Texts with fewer letters get language null.")
-    min_probability: float = Field(ge=0.0, le=1.0)
-
-
 class HtmlFallbackSettings(_Strict):
     min_repeats: int = Field(ge=2, description="A comment-like block must repeat at least this often.")
     min_text_chars: int = Field(ge=1)
@@ -60,7 +54,6 @@ class ExportColumns(_Strict):
 
 
 class ExtractSettings(_Strict):
-    language: LanguageSettings
     html_fallback: HtmlFallbackSettings
     time_formats: list[str] = Field(
         min_length=1, description="strptime formats tried, in order, on export timestamps."
