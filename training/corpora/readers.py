@@ -8,6 +8,7 @@ reader or decoder here from its mapping file (``reader:`` / ``text_decoder:``).
 from __future__ import annotations
 
 import codecs
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,7 +58,9 @@ def decode_python_escapes(text: str) -> str:
     if len(body) >= 2 and body[0] == '"' and body[-1] == '"':
         body = body[1:-1]
     try:
-        decoded = codecs.decode(body.encode("latin-1", "backslashreplace"), "unicode_escape")
+        with warnings.catch_warnings():  # stray backslashes ("\\p") are kept as they are
+            warnings.simplefilter("ignore", DeprecationWarning)
+            decoded = codecs.decode(body.encode("latin-1", "backslashreplace"), "unicode_escape")
     except UnicodeDecodeError:
         return body
     try:
