@@ -1,0 +1,113 @@
+"""Evaluation settings, read from ``configs/evaluation.yaml`` and validated here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from civility.model.resources import load_yaml
+
+DATASETS_ENV = "CIVILITY_DATASETS_DIR"
+
+
+def repo_root() -> Path:
+    """The source checkout this package runs from (functional suites and baseline tools live there)."""
+    import civility
+
+    return Path(civility.__file__).resolve().parent.parent
+
+
+def datasets_dir() -> Path:
+    """The read-only public corpora: ``$CIVILITY_DATASETS_DIR``, else ``../shared/datasets``."""
+    env = os.environ.get(DATASETS_ENV)
+    return Path(env) if env else repo_root().parent / "shared" / "datasets"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CalibrationConfig(_Strict):
+    bins: int = Field(10, ge=2, le=100)
+    min_rows: int = Field(20, ge=1)
+
+
+class TemplateSetConfig(_Strict):
+    path: Path
+    exclude_templates: list[str] = Field(default_factory=list)
+    max_rows_per_cell: int = Field(40, ge=1)
+    seed: int = 13
+
+
+class WikiSetConfig(_Strict):
+    path: Path
+
+
+class BiasConfig(_Strict):
+    label: str = "toxicity"
+    power_mean_p: float = -5.0
+    overall_weight: float = Field(0.25, ge=0.0, le=1.0)
+    min_subgroup_rows: int = Field(10, ge=1)
+    templates: TemplateSetConfig
+    wiki: WikiSetConfig
+    identity_terms: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _terms_are_lower_case(self) -> BiasConfig:
+        bad = [t for t in self.identity_terms if t != t.lower().strip() or not t]
+        if bad:
+            raise ValueError(f"identity_terms must be lower-case and trimmed: {bad}")
+        return self
+
+    @model_validator(mode="after")
+    def _power_mean_is_not_zero(self) -> BiasConfig:
+        if self.power_mean_p == 0:
+            raise ValueError("power_mean_p must be non-zero (p = 0 is the geometric mean; use a small value)")
+        return self
+
+
+class FunctionalConfig(_Strict):
+    suites_dir: Path = Path("tests/data/functional")
+    low_below: float = Field(0.5, gt=0.0, le=1.0)
+    high_at_least: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class BaselineLabelMap(_Strict):
+    outputs: list[str] = Field(min_length=1)
+    combine: Literal["sum", "max"] = "max"
+    reference: bool = False  # the baseline does not claim this label; shown for comparison only
+
+
+class BaselineModelConfig(_Strict):
+    package: str
+    labels: dict[str, BaselineLabelMap]
+
+
+class BaselinesConfig(_Strict):
+    venv: Path = Path(".venv-baselines")
+    runner: Path = Path("benchmarks/baselines/run_baseline.py")
+    timeout_seconds: float = Field(3600, gt=0)
+    decision_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    models: dict[str, BaselineModelConfig]
+
+
+class EvaluationConfig(_Strict):
+    binarise_at: float = Field(0.5, gt=0.0, lt=1.0)
+    batch_size: int = Field(64, ge=1)
+    calibration: CalibrationConfig
+    bias: BiasConfig
+    functional: FunctionalConfig
+    baselines: BaselinesConfig
+
+
+def load_evaluation_config(path: str | Path = "evaluation.yaml") -> EvaluationConfig:
+    """Load and validate the evaluation settings (default: the shipped ``configs/evaluation.yaml``)."""
+    return EvaluationConfig.model_validate(load_yaml(path))
+
+
+def resolve_under(base: Path, path: Path) -> Path:
+    """``path`` if absolute, else ``base / path``."""
+    return path if path.is_absolute() else base / path
