@@ -72,3 +72,16 @@ class NothingToUndo(ModerationError):
 
 class TooManyItems(InvalidInput):
     code = "too_many_items"
+
+
+def ensure_searchable(value: str | None, field: str) -> str | None:
+    """Reject query strings no database can compare against (NUL, lone surrogates)."""
+    if value is None:
+        return None
+    if "\x00" in value:
+        raise InvalidInput(f"{field} must not contain NUL characters", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{field} must be valid Unicode", field=field) from exc
+    return value

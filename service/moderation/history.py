@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from civility.service.db.moderation import Comment, CommentReport, Status
 from civility.service.moderation.config import AuthorHistoryRules
-from civility.service.moderation.errors import AuthorNotFound
+from civility.service.moderation.errors import AuthorNotFound, ensure_searchable
 from civility.service.moderation.schemas import AuthorDecision, AuthorHistoryOut, ReasonOut
 
 _WHITESPACE = re.compile(r"\s+")
@@ -87,6 +87,7 @@ def author_history(
     session: Session, rules: AuthorHistoryRules, author_id: str, *, now: datetime
 ) -> AuthorHistoryOut:
     """Counts, recent rejection rate and recent decisions for one author."""
+    ensure_searchable(author_id, "author_id")
     totals = _status_counts(session, author_id)
     if not totals:
         raise AuthorNotFound(f"no comments from author {author_id!r}", author_id=author_id)

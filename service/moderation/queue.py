@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from civility.model.labels import label_ids
 from civility.service.db.moderation import Comment, CommentScore, Status
 from civility.service.moderation.config import ModerationConfig
-from civility.service.moderation.errors import CommentNotFound, InvalidInput
+from civility.service.moderation.errors import CommentNotFound, InvalidInput, ensure_searchable
 from civility.service.moderation.schemas import CommentOut, Queue, QueueCounts, QueuePage, Sort
 
 QUEUES: tuple[Queue, ...] = ("pending", "reported", "approved", "rejected", "all")
@@ -48,6 +48,8 @@ class QueueFilter:
                 raise InvalidInput(f"{name} must be between 0 and 1", field=name)
         if self.min_score is not None and self.max_score is not None and self.min_score > self.max_score:
             raise InvalidInput("min_score is greater than max_score", field="min_score")
+        for name in ("label", "story_id", "author_id", "site"):
+            ensure_searchable(getattr(self, name), name)
         if self.offset < 0:
             raise InvalidInput("offset must be >= 0", field="offset")
         limit = self.limit if self.limit is not None else config.pagination.default_limit
@@ -145,6 +147,7 @@ def get_comment(session: Session, comment_id: int) -> Comment:
 
 
 def find_by_client_id(session: Session, client_id: str) -> Comment:
+    ensure_searchable(client_id, "client_id")
     comment = session.scalar(select(Comment).where(Comment.client_id == client_id))
     if comment is None:
         raise CommentNotFound(f"no comment with client_id {client_id!r}", client_id=client_id)

@@ -34,6 +34,21 @@ def _check_labels(value: dict[str, float] | None) -> dict[str, float] | None:
     return value
 
 
+def _storable(value: str) -> str:
+    """Text every database can store: no NUL characters, no lone UTF-16 surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode (lone surrogate code points are not allowed)") from exc
+    return value
+
+
+def _optional_storable(value: str | None) -> str | None:
+    return _storable(value) if value is not None else None
+
+
 class CommentIn(_Request):
     """A reader comment submitted for moderation. ``client_id`` makes the call idempotent."""
 
@@ -51,6 +66,13 @@ class CommentIn(_Request):
     do_not_store: bool = Field(
         default=False, description="Score and decide, but never store the comment (nothing is queued)."
     )
+
+    @field_validator(
+        "client_id", "story_id", "story_url", "parent_id", "author_id", "author_name", "text", "site"
+    )
+    @classmethod
+    def _no_unstorable_characters(cls, value: str | None) -> str | None:
+        return _storable(value) if value is not None else None
 
     @field_validator("created_at")
     @classmethod
@@ -108,6 +130,8 @@ class ReportIn(_Request):
     note: str | None = Field(default=None, max_length=2000)
     reporter_id: str | None = Field(default=None, max_length=200)
 
+    _storable_text = field_validator("reason", "note", "reporter_id")(_optional_storable)
+
 
 class ReportOut(BaseModel):
     id: int
@@ -129,11 +153,14 @@ class DecisionIn(_Request):
     )
 
     _labels = field_validator("labels")(_check_labels)
+    _storable_text = field_validator("reason_code", "explanation")(_optional_storable)
 
 
 class UndoIn(_Request):
     version: int = Field(ge=1)
     explanation: str | None = Field(default=None, max_length=5000)
+
+    _storable_text = field_validator("explanation")(_optional_storable)
 
 
 class BulkItem(_Request):
@@ -149,6 +176,7 @@ class BulkDecisionIn(_Request):
     labels: dict[str, float] | None = None
 
     _labels = field_validator("labels")(_check_labels)
+    _storable_text = field_validator("reason_code", "explanation")(_optional_storable)
 
 
 class BulkResult(BaseModel):
