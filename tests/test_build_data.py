@@ -222,7 +222,7 @@ def test_cli_reports_bad_input_without_traceback(tmp_path: Path) -> None:
         app, ["build-data", "--datasets", str(tmp_path / "nowhere"), "--corpus", "no_such_corpus"]
     )
     assert missing.exit_code == 2
-    assert "error:" in missing.output
+    assert "datasets directory not found" in missing.output
 
 
 @pytest.mark.datasets

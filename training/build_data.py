@@ -110,15 +110,19 @@ def resolve_datasets_root(recipe: DataRecipe, override: Path | None = None) -> P
 
     Relative recipe roots resolve against the repository root.
     """
+    if override is not None:
+        if not override.is_dir():
+            raise MappingError(f"datasets directory not found: {override}")
+        return override.resolve()
     repo = configs_dir().parent
-    candidates = [override] if override is not None else []
+    candidates: list[Path] = []
     if os.environ.get(DATASETS_ENV):
         candidates.append(Path(os.environ[DATASETS_ENV]))
     candidates += [Path(root) if Path(root).is_absolute() else repo / root for root in recipe.datasets_roots]
     for candidate in candidates:
-        if candidate is not None and candidate.is_dir():
+        if candidate.is_dir():
             return candidate.resolve()
-    tried = ", ".join(str(c) for c in candidates if c is not None)
+    tried = ", ".join(str(c) for c in candidates)
     raise MappingError(f"no datasets directory found (tried {tried}); pass --datasets or set ${DATASETS_ENV}")
 
 
