@@ -286,3 +286,12 @@ def test_invalid_jsonl_line_is_reported_with_its_line_number(tmp_path: Path) -> 
     code, _, output = run_extract(tmp_path, str(bad))
     assert code == 2
     assert "bad.jsonl:2: invalid JSON" in output
+
+
+@pytest.mark.parametrize("name", ["page.txt", "page.html", "export.jsonl", "export.csv"])
+def test_invalid_utf8_is_a_clear_error(tmp_path: Path, name: str) -> None:
+    bad = tmp_path / name
+    bad.write_bytes(b"caf\xe9 \x80 \xff\n")
+    code, _, output = run_extract(tmp_path, str(bad))
+    assert code == 2
+    assert "not UTF-8" in output and "Traceback" not in output

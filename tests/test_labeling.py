@@ -343,3 +343,11 @@ def test_find_issues_without_scores_is_a_usage_error(tmp_path: Path, comments: P
     code, output = invoke("label", "--find-issues", str(comments))
     assert code == 2
     assert "--scores" in output
+
+
+def test_invalid_utf8_comment_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "comments.jsonl"
+    bad.write_bytes(b'{"id": "a", "text": "caf\xe9"}\n')
+    code, output = invoke("label", str(bad), "--no-model")
+    assert code == 2
+    assert "comments.jsonl:1: not UTF-8" in output

@@ -25,9 +25,12 @@ def _open_output(path: Path):  # type: ignore[no-untyped-def]
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    with tmp.open("w", encoding="utf-8") as fh:
-        yield fh
-    tmp.replace(path)  # never leave a half-written output behind
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            yield fh
+        tmp.replace(path)  # the output appears complete or not at all
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -159,6 +162,10 @@ def label(
             raise _fail("give INPUT.jsonl to label, or --find-issues DATASET --scores FILE")
         _label(input_path, output, hand or [], moderator or [], model, not no_model, labels, config)
     except (LabelFileError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    except ValidationError as exc:
+        raise _fail(f"invalid lexicon configuration: {exc}") from exc
+    except ValueError as exc:  # e.g. a lexicon pattern that does not compile
         raise _fail(str(exc)) from exc
 
 

@@ -41,12 +41,12 @@ def read_export(
     Columns are resolved per row (JSONL objects need not all have the same keys); an explicit
     column that no row has, or a file in which no row has a text column, is an error.
     """
-    overrides = {k: v for k, v in (overrides or {}).items() if v}
-    unknown = set(overrides) - set(FIELDS)
+    explicit: dict[str, str] = {k: v for k, v in (overrides or {}).items() if v}
+    unknown = set(explicit) - set(FIELDS)
     if unknown:
         raise ExportError(f"unknown column mapping(s): {', '.join(sorted(unknown))}")
     result = ExportExtraction(threads={})
-    reader = _RowReader(overrides, settings.export_columns, settings.time_formats)
+    reader = _RowReader(explicit, settings.export_columns, settings.time_formats)
     seen_keys: set[str] = set()
     rows = 0
     for line_no, row in _rows(path):
@@ -61,7 +61,7 @@ def read_export(
     if rows == 0:
         return result
     available = ", ".join(sorted(seen_keys))
-    for name, column in overrides.items():
+    for name, column in explicit.items():
         if name not in reader.used:
             raise ExportError(f"{path}: no column {column!r} for {name} (columns: {available})")
     if "text" not in reader.used:
@@ -88,11 +88,19 @@ def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]
                 yield reader.line_num, row
         except csv.Error as exc:
             raise ExportError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ExportError(
+                f"{path}: not UTF-8 text ({exc.reason} near line {reader.line_num + 1})"
+            ) from exc
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ExportError(f"{path}:{line_no}: not UTF-8 text ({exc.reason})") from exc
             if not line.strip():
                 continue
             try:

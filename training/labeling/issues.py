@@ -74,7 +74,7 @@ def load_labelled(path: Path, labels: Sequence[str]) -> list[LabelledRow]:
         text = row.get("text")
         if not isinstance(text, str) or not text:
             raise LabelFileError(f"{path}:{line_no}: every line needs a non-empty 'text'")
-        given = row.get("labels") if isinstance(row.get("labels"), dict) else row
+        given: dict[str, Any] = row["labels"] if isinstance(row.get("labels"), dict) else row
         values = {label: _optional_float(given.get(label), path, line_no) for label in labels}
         rows.append(LabelledRow(str(row.get("id") or text_key(text)), text, values, row.get("split")))
     return rows
@@ -108,7 +108,7 @@ def load_scores(path: Path, labels: Sequence[str]) -> dict[str, dict[str, float]
     """Predicted probabilities keyed by comment id and by text key."""
     scores: dict[str, dict[str, float]] = {}
     for line_no, row in iter_json_lines(path):
-        given = row.get("scores") if isinstance(row.get("scores"), dict) else row
+        given: dict[str, Any] = row["scores"] if isinstance(row.get("scores"), dict) else row
         values = {}
         for label in labels:
             value = _optional_float(given.get(label), path, line_no)

@@ -62,8 +62,12 @@ class CommentToLabel:
 def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise LabelFileError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise LabelFileError(f"{path}:{line_no}: not UTF-8 text ({exc.reason})") from exc
             if not line.strip():
                 continue
             try:

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from civility.training.labeling.matching import PhraseMatcher
 from civility.training.labeling.settings import LabelConfig, RuleSourceConfig, load_lexicon
+
+if TYPE_CHECKING:
+    from civility.model.scorer import Scorer
 
 
 class WeakSource(Protocol):
@@ -41,7 +44,7 @@ class RuleSource:
 class ModelSource:
     """Calibrated probabilities of a model bundle (``civility.model.scorer.Scorer``) for every label."""
 
-    def __init__(self, scorer: ScorerLike, weight: float) -> None:
+    def __init__(self, scorer: Scorer, weight: float) -> None:
         self.scorer = scorer
         self.weight = weight
         self.name = f"model:{scorer.ref}"
@@ -52,13 +55,6 @@ class ModelSource:
         probabilities = self.scorer.predict_proba(list(texts))
         labels = list(self.scorer.labels)
         return [{label: float(row[i]) for i, label in enumerate(labels)} for row in probabilities]
-
-
-class ScorerLike(Protocol):
-    ref: str
-    labels: list[str]
-
-    def predict_proba(self, texts: Sequence[str]) -> Sequence[Sequence[float]]: ...
 
 
 def rule_source(name: str, rule: RuleSourceConfig, config: LabelConfig) -> RuleSource:
