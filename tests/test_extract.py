@@ -13,7 +13,7 @@ from civility.cli import app
 from civility.training.extract.html_thread import read_html_thread
 from civility.training.extract.pipeline import extract_files
 from civility.training.extract.records import CommentRecord, read_records
-from civility.training.extract.settings import load_extract_settings, load_sites
+from civility.training.extract.settings import SitesConfig, load_extract_settings, load_sites
 from civility.training.extract.text_thread import read_text_thread
 
 DATA = Path(__file__).parent / "data" / "extract"
@@ -295,3 +295,22 @@ def test_invalid_utf8_is_a_clear_error(tmp_path: Path, name: str) -> None:
     code, _, output = run_extract(tmp_path, str(bad))
     assert code == 2
     assert "not UTF-8" in output and "Traceback" not in output
+
+
+def test_fallback_reads_a_coral_page_like_its_configured_selectors() -> None:
+    settings = load_extract_settings()
+    html = (DATA / "coral_thread.html").read_text(encoding="utf-8")
+    configured = read_html_thread(html, load_sites(), settings.html_fallback)
+    no_sites = SitesConfig(text_renderings=[], html=[])
+    fallback = read_html_thread(html, no_sites, settings.html_fallback)
+    assert fallback.strategy == "fallback"
+    fields = [(c.author, c.posted_at, c.votes, c.text) for c in configured.comments]
+    assert [(c.author, c.posted_at, c.votes, c.text) for c in fallback.comments] == fields
+    assert fallback.comments[1].native_parent_id == fallback.comments[0].native_id
+
+
+def test_page_without_comments_gives_zero_comments_not_teasers() -> None:
+    settings = load_extract_settings()
+    html = (DATA / "article_without_comments.html").read_text(encoding="utf-8")
+    result = read_html_thread(html, load_sites(), settings.html_fallback)
+    assert result.comments == []
