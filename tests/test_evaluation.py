@@ -1,0 +1,461 @@
+"""Evaluators (ranking, calibration, bias), evaluation data loading, baselines and the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+from civility.model.labels import label_ids
+from civility.training.evaluation.baselines import map_outputs, run_baseline
+from civility.training.evaluation.bias import (
+    IdentityMatcher,
+    bias_metrics,
+    bnsp_auc,
+    bpsn_auc,
+    load_bias_sets,
+    power_mean,
+    subgroup_auc,
+)
+from civility.training.evaluation.calibration import calibration_metrics, plot_reliability, reliability_bins
+from civility.training.evaluation.config import (
+    BaselineLabelMap,
+    BaselineModelConfig,
+    EvaluationConfig,
+    datasets_dir,
+    load_evaluation_config,
+    repo_root,
+)
+from civility.training.evaluation.eval_data import EvalDataError, load_eval_data
+from civility.training.evaluation.ranking import (
+    label_ranking_metrics,
+    ranking_metrics,
+    ranking_metrics_by_group,
+)
+from civility.training.evaluation.report import render_markdown, write_report
+
+LABELS = label_ids()
+
+
+@pytest.fixture(scope="module")
+def config() -> EvaluationConfig:
+    return load_evaluation_config()
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(7)
+
+
+# ---------------------------------------------------------------- ranking
+
+
+def test_ranking_matches_scikit_learn_on_annotated_rows(rng: np.random.Generator) -> None:
+    n = 500
+    soft = rng.random(n)
+    score = np.clip(soft + rng.normal(0, 0.3, n), 0, 1)
+    soft[rng.random(n) < 0.2] = np.nan  # not annotated
+    keep = np.isfinite(soft)
+    y = (soft[keep] >= 0.5).astype(int)
+
+    m = label_ranking_metrics(soft, score, threshold=0.4)
+
+    assert m["rows"] == keep.sum()
+    assert m["positives"] == y.sum()
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, score[keep]))
+    assert m["pr_auc"] == pytest.approx(average_precision_score(y, score[keep]))
+    assert m["f1"] == pytest.approx(f1_score(y, score[keep] >= 0.4))
+    assert m["tp"] + m["fp"] + m["tn"] + m["fn"] == keep.sum()
+
+
+def test_confusion_counts_by_hand() -> None:
+    y = np.array([1, 1, 0, 0, 0, np.nan])
+    s = np.array([0.9, 0.2, 0.7, 0.1, 0.69, 0.99])
+    m = label_ranking_metrics(y, s, threshold=0.7)
+    assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (1, 1, 2, 1)
+    assert m["precision"] == 0.5
+    assert m["recall"] == 0.5
+    assert m["f1"] == 0.5
+    # pairs (pos, neg): 0.9 beats all 3 negatives, 0.2 beats only 0.1 -> 4/6
+    assert m["roc_auc"] == pytest.approx(4 / 6)
+
+
+def test_single_class_and_no_prediction_are_undefined_not_zero() -> None:
+    m = label_ranking_metrics(np.zeros(4), np.array([0.1, 0.2, 0.3, 0.4]), threshold=0.9)
+    assert m["roc_auc"] is None and m["pr_auc"] is None
+    assert m["precision"] is None and m["recall"] is None and m["f1"] is None
+    assert m["tn"] == 4
+
+
+def test_ranking_metrics_skip_unannotated_labels_and_split_by_group(rng: np.random.Generator) -> None:
+    labels = ["toxicity", "insult"]
+    targets = np.column_stack([rng.integers(0, 2, 60).astype(float), np.full(60, np.nan)])
+    scores = rng.random((60, 2))
+    per_label = ranking_metrics(targets, scores, labels, {"toxicity": 0.5})
+    assert list(per_label) == ["toxicity"]
+
+    groups = ["a"] * 20 + ["b"] * 40
+    by_group = ranking_metrics_by_group(targets, scores, labels, groups, {"toxicity": 0.5})
+    assert set(by_group) == {"a", "b"}
+    assert by_group["a"]["toxicity"]["rows"] == 20
+    expected = roc_auc_score(targets[20:, 0], scores[20:, 0])
+    assert by_group["b"]["toxicity"]["roc_auc"] == pytest.approx(expected)
+
+
+def test_ranking_rejects_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="must both be"):
+        ranking_metrics(np.zeros((3, 2)), np.zeros((3, 1)), ["a", "b"])
+
+
+# ---------------------------------------------------------------- calibration
+
+
+def test_reliability_bins_match_scikit_learn(rng: np.random.Generator) -> None:
+    y = rng.integers(0, 2, 400).astype(float)
+    p = rng.random(400)
+    p[:5] = [0.0, 0.2, 0.4, 1.0, 0.6]  # bin edges land where scikit-learn puts them
+    bins = reliability_bins(y, p, bins=5)
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=5, strategy="uniform")
+    assert [b["mean_observed"] for b in bins] == pytest.approx(list(prob_true))
+    assert [b["mean_predicted"] for b in bins] == pytest.approx(list(prob_pred))
+
+
+def test_ece_by_hand_with_soft_targets() -> None:
+    # two bins of 2: [0.1, 0.3] vs observed [0.0, 0.2] -> |0.1 - 0.2| = 0.1 ; [0.8, 0.9] vs [1.0, 1.0] -> 0.15
+    y = np.array([0.0, 0.2, 1.0, 1.0, np.nan])
+    p = np.array([0.1, 0.3, 0.8, 0.9, 0.5])
+    m = calibration_metrics(y, p, bins=2)
+    assert m["rows"] == 4
+    assert m["ece"] == pytest.approx((2 * 0.1 + 2 * 0.15) / 4)
+    assert m["brier"] == pytest.approx(np.mean([0.01, 0.01, 0.04, 0.01]))
+
+
+def test_perfectly_calibrated_scores_have_zero_ece() -> None:
+    p = np.repeat([0.05, 0.25, 0.45, 0.65, 0.85], 20)
+    assert calibration_metrics(p, p, bins=5)["ece"] == pytest.approx(0.0)
+
+
+def test_too_few_rows_gives_no_ece() -> None:
+    m = calibration_metrics(np.array([1.0, 0.0]), np.array([0.9, 0.1]), bins=10, min_rows=20)
+    assert m["ece"] is None and m["rows"] == 2
+
+
+def test_probabilities_outside_unit_interval_are_rejected() -> None:
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        calibration_metrics(np.array([1.0]), np.array([1.5]))
+
+
+def test_reliability_plot_is_a_png(tmp_path: Path, rng: np.random.Generator) -> None:
+    y = rng.integers(0, 2, 200).astype(float)
+    curves = {
+        "model": calibration_metrics(y, rng.random(200)),
+        "baseline": calibration_metrics(y, rng.random(200)),
+    }
+    path = plot_reliability(curves, tmp_path / "reliability_toxicity.png", title="toxicity")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 5_000
+
+
+# ---------------------------------------------------------------- bias
+
+
+def test_subgroup_bpsn_bnsp_by_hand() -> None:
+    # rows: (label, score, in subgroup)
+    y = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    s = np.array([0.6, 0.2, 0.7, 0.9, 0.1, 0.3, 0.5, 0.8])
+    sub = np.array([True, True, True, True, False, False, False, False])
+    # subgroup: neg {0.6, 0.2}, pos {0.7, 0.9}: all 4 pairs right
+    assert subgroup_auc(y, s, sub) == 1.0
+    # BPSN: subgroup negatives {0.6, 0.2} vs background positives {0.5, 0.8}: 0.5>0.2, 0.8>0.6, 0.8>0.2 -> 3/4
+    assert bpsn_auc(y, s, sub) == pytest.approx(3 / 4)
+    # BNSP: subgroup positives {0.7, 0.9} vs background negatives {0.1, 0.3}: 4/4
+    assert bnsp_auc(y, s, sub) == 1.0
+
+
+def test_power_mean_weighs_the_worst_subgroup() -> None:
+    assert power_mean([0.5, 1.0], -5) == pytest.approx(((0.5**-5 + 1.0) / 2) ** (-1 / 5))
+    assert power_mean([0.8, 0.8, 0.8], -5) == pytest.approx(0.8)
+    assert power_mean([0.6, 0.9], -5) < np.mean([0.6, 0.9])
+    assert power_mean([], -5) is None
+
+
+def test_bias_metrics_final_score_is_the_jigsaw_formula(rng: np.random.Generator) -> None:
+    n = 600
+    y = rng.integers(0, 2, n).astype(float)
+    s = np.clip(y * 0.4 + rng.random(n) * 0.6, 0, 1)
+    groups = {"a": rng.random(n) < 0.3, "b": rng.random(n) < 0.3, "tiny": np.arange(n) < 3}
+    s[groups["a"] & (y == 0)] += 0.3  # identity mentions push non-toxic rows up: BPSN(a) drops
+    s = np.clip(s, 0, 1)
+    m = bias_metrics(y, s, groups, power_mean_p=-5, overall_weight=0.25, min_subgroup_rows=10)
+
+    assert m["subgroups"]["tiny"]["used"] is False
+    assert m["subgroups_used"] == {"subgroup_auc": 2, "bpsn_auc": 2, "bnsp_auc": 2}
+    assert m["subgroups"]["a"]["bpsn_auc"] < m["subgroups"]["b"]["bpsn_auc"]
+    expected_bpsn = power_mean([m["subgroups"][g]["bpsn_auc"] for g in ("a", "b")], -5)
+    assert m["power_mean_bpsn_auc"] == pytest.approx(expected_bpsn)
+    means = [m["power_mean_subgroup_auc"], m["power_mean_bpsn_auc"], m["power_mean_bnsp_auc"]]
+    assert m["final_score"] == pytest.approx(0.25 * roc_auc_score(y, s) + 0.75 * np.mean(means))
+
+
+def test_identity_matcher_prefers_whole_words_and_longest_terms() -> None:
+    matcher = IdentityMatcher(["african", "african american", "american", "old", "older", "gay"])
+    assert matcher.last("Ling is a shitty african american") == "african american"
+    assert matcher.find_all("Older editors and old-timers") == ["older"]
+    assert matcher.find_all("The bold goldfish is gayety") == []
+    assert matcher.find_all("Gay and African people") == ["gay", "african"]
+
+
+needs_datasets = pytest.mark.skipif(
+    not (datasets_dir() / "conversationai_bias_eval").is_dir(),
+    reason=f"no bias datasets under {datasets_dir()}",
+)
+
+
+@needs_datasets
+@pytest.mark.datasets
+def test_bias_sets_load_with_every_identity(config: EvaluationConfig) -> None:
+    templates, wiki = load_bias_sets(config.bias, datasets_dir())
+    assert set(templates.subgroups) == set(config.bias.identity_terms)
+    cap = config.bias.templates.max_rows_per_cell
+    assert len(templates.texts) <= 5 * len(config.bias.identity_terms) * 2 * cap
+    assert templates.y_true.mean() == pytest.approx(0.5)
+    assert not any("machinist" in t for t in templates.texts)  # occupations template excluded
+    assert len(wiki.texts) == 1492
+    assert wiki.y_true.sum() == 248
+    assert {"gay", "muslim", "jewish"} <= set(wiki.subgroups)
+
+
+# ---------------------------------------------------------------- evaluation data
+
+
+def test_csv_with_missing_label_columns_and_soft_values(tmp_path: Path) -> None:
+    path = tmp_path / "eval.csv"
+    path.write_text('text,toxicity,insult,corpus\n"you, idiot",1,0.75,a\nhello,0,,b\n', encoding="utf-8")
+    data = load_eval_data(str(path), LABELS)
+    assert data.texts == ["you, idiot", "hello"]
+    tox, ins = LABELS.index("toxicity"), LABELS.index("insult")
+    assert data.targets[:, tox].tolist() == [1.0, 0.0]
+    assert data.targets[0, ins] == 0.75 and np.isnan(data.targets[1, ins])
+    assert np.isnan(data.targets[:, LABELS.index("threat")]).all()
+    assert data.corpora == ["a", "b"]
+    assert data.annotated_counts()["insult"] == 1
+
+
+def test_jsonl_in_the_moderator_label_format(tmp_path: Path) -> None:
+    path = tmp_path / "labels.jsonl"
+    rows = [
+        {"id": "1", "text": "get lost", "labels": {"insult": 1, "toxicity": True}, "source": "moderator"},
+        {"id": "2", "text": "nice point", "labels": {"insult": 0}, "source": "moderator"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    data = load_eval_data(str(path), LABELS)
+    assert data.targets[:, LABELS.index("insult")].tolist() == [1.0, 0.0]
+    assert data.targets[0, LABELS.index("toxicity")] == 1.0
+    assert np.isnan(data.targets[1, LABELS.index("toxicity")])
+
+
+def test_built_corpus_split(tmp_path: Path) -> None:
+    from datasets import Dataset, DatasetDict, Features, Value
+
+    features = Features({"id": Value("string"), "text": Value("string"), "corpus": Value("string")})
+    for label in LABELS:
+        features[label] = Value("float32")
+    rows = {"id": ["a", "b", "c"], "text": ["x y", "idiot", "ok"], "corpus": ["c1", "c1", "c2"]}
+    for label in LABELS:
+        rows[label] = [None, None, None]
+    rows["toxicity"] = [0.0, 1.0, 0.2]
+    DatasetDict({"validation": Dataset.from_dict(rows, features=features)}).save_to_disk(
+        str(tmp_path / "corpus")
+    )
+
+    data = load_eval_data(f"{tmp_path / 'corpus'}:validation", LABELS)
+    assert data.texts == ["x y", "idiot", "ok"]
+    assert data.corpus_counts() == {"c1": 2, "c2": 1}
+    assert data.targets[:, LABELS.index("toxicity")].tolist() == pytest.approx([0.0, 1.0, 0.2])
+    assert np.isnan(data.targets[:, LABELS.index("insult")]).all()
+    with pytest.raises(EvalDataError, match="no split 'test'"):
+        load_eval_data(f"{tmp_path / 'corpus'}:test", LABELS)
+    with pytest.raises(EvalDataError, match="name a split"):
+        load_eval_data(str(tmp_path / "corpus"), LABELS)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("no_text.csv", "comment,toxicity\nhi,1\n", "no 'text' column"),
+        ("no_labels.csv", "text,stars\nhi,5\n", "none of the label columns"),
+        ("range.csv", "text,toxicity\nhi,3\n", "outside"),
+        ("words.csv", "text,toxicity\nhi,yes\n", "non-numeric"),
+        ("empty_text.csv", 'text,toxicity\n"",1\n', "empty"),
+        ("bad.jsonl", '{"text": "hi", "toxicity": 1}\nnot json\n', ":2: not valid JSON"),
+        ("rows.txt", "hello\n", "unsupported file type"),
+    ],
+)
+def test_bad_evaluation_files_give_clear_errors(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(EvalDataError, match=message):
+        load_eval_data(str(path), LABELS)
+
+
+def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(EvalDataError, match="not found"):
+        load_eval_data(str(tmp_path / "nope.csv"), LABELS)
+
+
+def test_sample_is_reproducible(tmp_path: Path) -> None:
+    path = tmp_path / "eval.csv"
+    path.write_text("text,toxicity\n" + "".join(f"t{i},{i % 2}\n" for i in range(50)), encoding="utf-8")
+    data = load_eval_data(str(path), LABELS)
+    a, b = data.sample(10), data.sample(10)
+    assert a.texts == b.texts and len(a.texts) == 10
+    assert data.sample(100) is data
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def test_baseline_outputs_map_onto_labels() -> None:
+    model = BaselineModelConfig(
+        package="hatesonar",
+        labels={
+            "identity_attack": BaselineLabelMap(outputs=["hate_speech"], combine="max"),
+            "toxicity": BaselineLabelMap(outputs=["hate_speech", "offensive_language"], combine="sum"),
+        },
+    )
+    raw = [
+        {"hate_speech": 0.1, "offensive_language": 0.7, "neither": 0.2},
+        {"hate_speech": 0.6, "offensive_language": 0.5, "neither": 0.0},
+    ]
+    mapped = map_outputs(raw, model)
+    assert mapped["identity_attack"].tolist() == [0.1, 0.6]
+    assert mapped["toxicity"].tolist() == pytest.approx([0.8, 1.0])  # clipped at 1
+    with pytest.raises(ValueError, match="lacks"):
+        map_outputs([{"other": 1.0}], model)
+
+
+def test_missing_baselines_venv_is_skipped_with_a_note(tmp_path: Path, config: EvaluationConfig) -> None:
+    result = run_baseline("profanity_check", ["hello"], config.baselines, root=tmp_path)
+    assert not result.ok
+    assert "setup.sh" in result.notes[0]
+
+
+needs_baselines_venv = pytest.mark.skipif(
+    not (repo_root() / ".venv-baselines" / "bin" / "python").is_file(),
+    reason="no .venv-baselines (run: bash benchmarks/baselines/setup.sh)",
+)
+
+
+@needs_baselines_venv
+def test_profanity_check_runs_in_its_venv(config: EvaluationConfig) -> None:
+    result = run_baseline(
+        "profanity_check", ["what a fucking shitshow", "lovely weather today"], config.baselines
+    )
+    assert result.ok, result.notes
+    assert result.version == "alt-profanity-check 1.9.1"
+    profanity = result.scores["profanity"]
+    assert profanity[0] > 0.9 > 0.1 > profanity[1]
+    assert result.reference_labels == ["toxicity"]
+
+
+@needs_baselines_venv
+@pytest.mark.slow
+def test_hatesonar_and_offensivetext_run_in_their_venv(config: EvaluationConfig) -> None:
+    texts = ["you are a stupid worthless idiot", "thanks for the thoughtful article"]
+    sonar = run_baseline("hatesonar", texts, config.baselines)
+    assert sonar.ok, sonar.notes
+    assert sonar.scores["toxicity"][0] > sonar.scores["toxicity"][1]
+    offensive = run_baseline("offensivetext", texts, config.baselines)
+    assert offensive.ok, offensive.notes
+    assert set(offensive.scores) == {"identity_attack", "sexually_explicit", "harassment"}
+    assert sum("RandomForestFilter" in note for note in offensive.notes) == 4
+
+
+# ---------------------------------------------------------------- report
+
+
+def test_report_renders_every_section(tmp_path: Path, rng: np.random.Generator) -> None:
+    labels = ["toxicity", "insult"]
+    targets = rng.integers(0, 2, (80, 2)).astype(float)
+    scores = rng.random((80, 2))
+    corpora = ["a"] * 40 + ["b"] * 40
+    y, s = targets[:, 0], scores[:, 0]
+    report = {
+        "created": "2026-11-22T00:00:00+00:00",
+        "elapsed_seconds": 1.0,
+        "model": {
+            "ref": "demo@1.0.0",
+            "labels": labels,
+            "thresholds": {"toxicity": 0.5},
+            "precision_target": 0.8,
+        },
+        "data": {
+            "source": "demo.csv",
+            "rows": 80,
+            "annotated": {},
+            "corpora": {"a": 40, "b": 40},
+            "evaluated_labels": labels,
+        },
+        "settings": {"binarise_at": 0.5, "calibration_bins": 10},
+        "ranking": {
+            "per_label": ranking_metrics(targets, scores, labels, {"toxicity": 0.5}),
+            "per_corpus": ranking_metrics_by_group(targets, scores, labels, corpora, {"toxicity": 0.5}),
+        },
+        "calibration": {
+            label: calibration_metrics(targets[:, j], scores[:, j]) for j, label in enumerate(labels)
+        },
+        "plots": {"toxicity": "reliability_toxicity.png"},
+        "baselines": [
+            {
+                "name": "profanity_check",
+                "package": "alt-profanity-check",
+                "version": "alt-profanity-check 1.9.1",
+                "ok": True,
+                "notes": [],
+                "reference_labels": ["toxicity"],
+                "ranking": ranking_metrics(targets[:, :1], scores[:, :1], ["toxicity"], {"toxicity": 0.5}),
+                "calibration": {"toxicity": calibration_metrics(y, s)},
+            },
+            {
+                "name": "offensivetext",
+                "package": "offensivetext",
+                "version": None,
+                "ok": False,
+                "notes": ["skipped: baselines venv not found"],
+                "reference_labels": [],
+                "ranking": {},
+                "calibration": {},
+            },
+        ],
+        "bias": {
+            "label": "toxicity",
+            "sets": {"templates": {"note": "demo", **bias_metrics(y, s, {"g": np.arange(80) < 30})}},
+        },
+    }
+    json_path, md_path = write_report(report, tmp_path)
+    assert json.loads(json_path.read_text())["model"]["ref"] == "demo@1.0.0"
+    markdown = md_path.read_text()
+    for heading in (
+        "## Per label",
+        "## Per corpus × label",
+        "## Baselines side by side",
+        "## Calibration",
+        "## Identity bias",
+    ):
+        assert heading in markdown
+    assert "profanity_check (reference)" in markdown
+    assert "**did not run**" in markdown and "skipped: baselines venv not found" in markdown
+    assert markdown == render_markdown(report)
+
+
+def test_config_file_is_valid(config: EvaluationConfig) -> None:
+    assert config.bias.power_mean_p == -5
+    assert set(config.baselines.models) == {"profanity_check", "hatesonar", "offensivetext"}
+    for model in config.baselines.models.values():
+        assert set(model.labels) <= set(LABELS)
