@@ -85,8 +85,10 @@ class MicroBatcher:
         self._busy = False
 
     def start(self) -> None:
+        """Start the consumers; needs a running event loop (RuntimeError otherwise)."""
         if self._tasks:
             return
+        asyncio.get_running_loop()
         self._queue = asyncio.Queue()
         self._tasks = [
             asyncio.create_task(self._consume(), name=f"batcher-{i}") for i in range(self.consumers)

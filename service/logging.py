@@ -25,6 +25,21 @@ def _redact_text(debug: bool) -> Any:
     return processor
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (test capture, daemonisers)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return None
+
+
 def configure_logging(*, level: str = "INFO", json: bool = True, debug: bool = False) -> None:
     """Configure structlog and the standard library (uvicorn's loggers) to emit one format."""
     shared: list[Any] = [
@@ -49,7 +64,7 @@ def configure_logging(*, level: str = "INFO", json: bool = True, debug: bool = F
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(formatter)
     handler.set_name("civility")
     root = logging.getLogger()

@@ -67,7 +67,7 @@ class ModelPool:
     def set_default(self, model: ScoringModel) -> MicroBatcher:
         self._default = self._batcher(model)
         self.load_error = None
-        with contextlib.suppress(RuntimeError):  # no running loop yet: started at startup
+        with contextlib.suppress(RuntimeError):  # outside an event loop: start() runs at startup
             self._default.start()
         return self._default
 
