@@ -345,3 +345,22 @@ def test_invalid_mapping_file_is_reported_with_its_path(tmp_path: Path) -> None:
         load_corpus_spec(path)
     with pytest.raises(MappingError, match="no mapping file"):
         load_corpus_spec("no_such_corpus")
+
+
+def test_join_overlays_corrected_labels(tmp_path: Path) -> None:
+    root = tmp_path / "datasets"
+    folder = root / "hateval2019_en"
+    header = ["id", "text", "HS", "TR", "AG"]
+    for name in ("hateval2019_en_train.csv", "hateval2019_en_dev.csv"):
+        write_csv(folder / name, header, [[1, f"{name} tweet", 1, 1, 0]])
+    write_csv(folder / "hateval2019_en_test.csv", header, [[7, "relabelled", 0, 0, 0], [8, "kept", 1, 0, 0]])
+    write_csv(
+        folder / "relabeled_sentropy" / "hateval2019_en_test_relabeled.csv",
+        ["id", "HS", "TR", "AG", "HS_original"],
+        [[7, 1, 0, 0, 0]],
+    )
+    frame = load_corpus(load_corpus_spec("hateval2019_en"), root).set_index("text")
+    assert frame.loc["relabelled", "identity_attack"] == 1.0  # corrected by the relabel file
+    assert frame.loc["kept", "identity_attack"] == 1.0  # no correction: original label
+    assert frame.loc["relabelled", "harassment"] == 0.0  # TR only counts for hateful tweets
+    assert frame.loc["hateval2019_en_train.csv tweet", "harassment"] == 1.0

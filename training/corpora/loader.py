@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from civility.model.labels import label_ids
-from civility.training.corpora.readers import read_file, text_decoder
+from civility.training.corpora.readers import read_file, read_table, text_decoder
 from civility.training.corpora.rules import apply_rule
-from civility.training.corpora.spec import CorpusSpec, MappingError
+from civility.training.corpora.spec import CorpusSpec, JoinSpec, MappingError
 
 BASE_COLUMNS = ["id", "text", "corpus", "group", "split_hint"]
 
@@ -40,12 +40,33 @@ def _group_values(frame: pd.DataFrame, spec: CorpusSpec, row_ids: pd.Series) -> 
     return spec.name + ":" + group.astype(str)
 
 
+def _apply_join(
+    frame: pd.DataFrame, path: Path, join: JoinSpec, spec: CorpusSpec, where: str
+) -> pd.DataFrame:
+    """Overlay corrected columns from ``join.path`` onto ``frame`` (matched on ``join.key``)."""
+    table = read_table(path, spec)
+    missing = [c for c in [join.key, *join.columns] if c not in table.columns]
+    if join.key not in frame.columns or missing:
+        raise MappingError(f"{where}: join on {join.key!r} needs {missing or [join.key]} in both files")
+    keys = frame[join.key].astype(str).str.strip()
+    lookup = (
+        table.assign(_key=table[join.key].astype(str).str.strip()).drop_duplicates("_key").set_index("_key")
+    )
+    out = frame.copy()
+    for source, target in join.columns.items():
+        corrected = keys.map(lookup[source])
+        out[target] = corrected.where(corrected.notna(), out.get(target))
+    return out
+
+
 def load_file(spec: CorpusSpec, root: Path, file_index: int) -> pd.DataFrame:
     """Load and map one declared file of ``spec`` from the datasets ``root``."""
     file = spec.files[file_index]
     path = root / spec.folder / file.path
     frame = read_file(path, spec, file.reader or spec.reader).reset_index(drop=True)
     where = f"{spec.name}/{file.path}"
+    if file.join is not None:
+        frame = _apply_join(frame, root / spec.folder / file.join.path, file.join, spec, where)
     text_column = file.text or spec.text
     if text_column not in frame.columns:
         raise MappingError(

@@ -71,6 +71,23 @@ def corpus_stats(
     return per_corpus
 
 
+def _positives_table(corpora: Mapping[str, Any], labels: Sequence[str], split: str) -> list[str]:
+    lines = [
+        "",
+        f"## {split.capitalize()} positives per label (positives / annotated rows; — = not annotated)",
+        "",
+        "| corpus | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
+    for name, info in corpora.items():
+        cells = []
+        for label in labels:
+            total = info["annotated"][split].get(label)
+            cells.append("—" if total is None else f"{info['positives'][split].get(label, 0):,} / {total:,}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render_card(stats: Mapping[str, Any], labels: Sequence[str]) -> str:
     """Markdown data card from ``stats`` (the same dict that is written to ``stats.json``)."""
     corpora: Mapping[str, Any] = stats["corpora"]
@@ -86,6 +103,15 @@ def render_card(stats: Mapping[str, Any], labels: Sequence[str]) -> str:
         "an empty cell means the corpus does not annotate that label (masked out of the loss), never 0. "
         f"Positives below count values >= {stats['positive_threshold']}.",
         "",
+        "Columns: `id` (unique), `text`, `corpus`, `group` (source document / thread / row used for "
+        "splitting; no group is in two splits), `weight` (per-row loss/sampling weight from the recipe), "
+        "then one nullable float32 column per label: " + ", ".join(f"`{label}`" for label in labels) + ".",
+        "",
+        "Rebuild with `civility build-data` (options: `--datasets DIR`, `--output DIR`, `--config FILE`). "
+        "Texts are deduplicated across corpora before splitting (lower-cased, URLs and @mentions removed, "
+        "whitespace collapsed); official test splits stay in `test`; per-corpus caps keep rare-label "
+        "positives and identity-mentioning negatives first.",
+        "",
         "## Rows per corpus and split",
         "",
         "| corpus | domain | weight | train | validation | test | labels annotated |",
@@ -97,28 +123,8 @@ def render_card(stats: Mapping[str, Any], labels: Sequence[str]) -> str:
             f"| {name} | {info['domain']} | {stats['weights'].get(name, 1.0):g} | {rows['train']:,} | "
             f"{rows['validation']:,} | {rows['test']:,} | {', '.join(info['labels'])} |"
         )
-    lines += ["", "## Train positives per label (positives / annotated rows)", ""]
-    lines.append("| corpus | " + " | ".join(labels) + " |")
-    lines.append("|---|" + "---|" * len(labels))
-    for name, info in corpora.items():
-        cells = []
-        for label in labels:
-            total = info["annotated"]["train"].get(label)
-            cells.append(
-                "—" if total is None else f"{info['positives']['train'].get(label, 0):,} / {total:,}"
-            )
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## Validation positives per label (positives / annotated rows)", ""]
-    lines.append("| corpus | " + " | ".join(labels) + " |")
-    lines.append("|---|" + "---|" * len(labels))
-    for name, info in corpora.items():
-        cells = []
-        for label in labels:
-            total = info["annotated"]["validation"].get(label)
-            cells.append(
-                "—" if total is None else f"{info['positives']['validation'].get(label, 0):,} / {total:,}"
-            )
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for split in SPLITS:
+        lines += _positives_table(corpora, labels, split)
     lines += [
         "",
         "## Identity-term co-occurrence (train split)",

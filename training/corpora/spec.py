@@ -98,6 +98,18 @@ def key_text(value: Any) -> str:
     return str(value).strip()
 
 
+class JoinSpec(StrictModel):
+    """Corrected labels from a second table (e.g. a published relabelling), joined on the ``key`` column.
+
+    For each ``source: target`` pair in ``columns``, a non-empty ``source`` value in the joined table
+    replaces ``target`` in the corpus file; rows without a match keep their own value.
+    """
+
+    path: str
+    key: str
+    columns: dict[str, str] = Field(min_length=1)
+
+
 class FileSpec(StrictModel):
     """One file (or, for a special reader, one directory) of a corpus."""
 
@@ -107,6 +119,7 @@ class FileSpec(StrictModel):
     reader: str | None = None  # a named special reader for this file; overrides the corpus's ``reader``
     labels: dict[str, LabelRule] | None = None  # replaces the corpus's label rules for this file
     text: str | None = None  # overrides the corpus's text column for this file
+    join: JoinSpec | None = None
 
 
 class CorpusSpec(StrictModel):
