@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -364,3 +365,54 @@ def test_join_overlays_corrected_labels(tmp_path: Path) -> None:
     assert frame.loc["kept", "identity_attack"] == 1.0  # no correction: original label
     assert frame.loc["relabelled", "harassment"] == 0.0  # TR only counts for hateful tweets
     assert frame.loc["hateval2019_en_train.csv tweet", "harassment"] == 1.0
+
+
+def test_jsonl_nested_labels_and_bad_lines(tmp_path: Path) -> None:
+    """Moderator exports (``GET /v1/export/labels``) have nested labels; absent keys stay missing."""
+    folder = tmp_path / "fixture"
+    folder.mkdir()
+    lines = [
+        {
+            "id": "c1",
+            "text": "you are a troll",
+            "labels": {"insult": 1, "toxicity": 0.8},
+            "source": "moderator",
+        },
+        {"id": "c2", "text": "thanks for the story", "labels": {"toxicity": 0}, "source": "moderator"},
+    ]
+    (folder / "labels.jsonl").write_text(
+        "\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8"
+    )
+    corpus = spec(
+        format="jsonl",
+        files=[{"path": "labels.jsonl"}],
+        id="id",
+        labels={"toxicity": {"column": "labels.toxicity"}, "insult": {"column": "labels.insult"}},
+    )
+    frame = load_corpus(corpus, tmp_path).set_index("id")
+    assert frame.loc["fixture:labels:c1", ["toxicity", "insult"]].tolist() == [0.8, 1.0]
+    assert frame.loc["fixture:labels:c2", "toxicity"] == 0.0
+    assert is_missing(frame.loc["fixture:labels:c2", "insult"])
+    (folder / "labels.jsonl").write_text('{"text": "ok"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(MappingError, match=r"labels\.jsonl:2: invalid JSON"):
+        load_corpus(corpus, tmp_path)
+
+
+def test_saved_datasets_directory_with_its_own_splits(tmp_path: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict(
+        {
+            "train": Dataset.from_dict({"text": ["a fine comment", "shut up"], "tox": [0.0, 1.0]}),
+            "test": Dataset.from_dict({"text": ["held out"], "tox": [0.0]}),
+        }
+    ).save_to_disk(str(tmp_path / "fixture" / "saved"))
+    corpus = spec(
+        format="hf_disk",
+        files=[{"path": "saved", "split_column": "split"}],
+        labels={"toxicity": {"column": "tox"}},
+    )
+    frame = load_corpus(corpus, tmp_path).set_index("text")
+    assert frame.loc["shut up", "toxicity"] == 1.0
+    assert frame.loc["held out", "split_hint"] == "test"
+    assert frame.loc["a fine comment", "split_hint"] == "train"

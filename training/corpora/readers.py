@@ -8,6 +8,7 @@ reader or decoder here from its mapping file (``reader:`` / ``text_decoder:``).
 from __future__ import annotations
 
 import codecs
+import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -28,9 +29,11 @@ def read_table(path: Path, spec: CorpusSpec) -> pd.DataFrame:
         raise MappingError(f"{spec.name}: file not found: {path}")
     fmt = spec.format
     if fmt == "jsonl":
-        return pd.read_json(path, lines=True, dtype=False, encoding=spec.encoding)
+        return _read_jsonl(path, spec)
     if fmt == "parquet":
         return pd.read_parquet(path)
+    if fmt == "hf_disk":
+        return _read_saved_dataset(path, spec)
     names = spec.column_names
     return pd.read_csv(
         path,
@@ -44,6 +47,38 @@ def read_table(path: Path, spec: CorpusSpec) -> pd.DataFrame:
         dtype={spec.text: str} if names is None or spec.text in names else None,
         low_memory=False,
     )
+
+
+def _read_jsonl(path: Path, spec: CorpusSpec) -> pd.DataFrame:
+    """JSON Lines; nested objects become dotted columns (``{"labels": {"insult": 1}}``: ``labels.insult``)."""
+    records = []
+    with path.open(encoding=spec.encoding) as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise MappingError(f"{spec.name}: {path}:{number}: invalid JSON ({exc.msg})") from exc
+            if not isinstance(record, dict):
+                raise MappingError(f"{spec.name}: {path}:{number}: expected a JSON object per line")
+            records.append(record)
+    return pd.json_normalize(records)
+
+
+def _read_saved_dataset(path: Path, spec: CorpusSpec) -> pd.DataFrame:
+    """A ``datasets`` directory (``save_to_disk``); a DatasetDict gets a ``split`` column per row."""
+    from datasets import Dataset, DatasetDict, load_from_disk
+
+    try:
+        loaded = load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as exc:
+        raise MappingError(f"{spec.name}: {path} is not a saved datasets directory ({exc})") from exc
+    if isinstance(loaded, Dataset):
+        return loaded.to_pandas()
+    if not isinstance(loaded, DatasetDict):
+        raise MappingError(f"{spec.name}: {path} holds a {type(loaded).__name__}, not a Dataset(Dict)")
+    return pd.concat([ds.to_pandas().assign(split=name) for name, ds in loaded.items()], ignore_index=True)
 
 
 # --------------------------------------------------------------------------- text decoders

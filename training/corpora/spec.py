@@ -18,7 +18,7 @@ from civility.model.resources import configs_dir, load_yaml
 
 SplitName = Literal["train", "validation", "test"]
 SplitHint = Literal["auto", "train", "validation", "test"]
-TableFormat = Literal["csv", "tsv", "ssv", "jsonl", "parquet"]
+TableFormat = Literal["csv", "tsv", "ssv", "jsonl", "parquet", "hf_disk"]
 Domain = Literal["news", "discussion", "social", "chatbot", "hate", "synthetic", "evaluation", "user"]
 
 
