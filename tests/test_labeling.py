@@ -169,6 +169,8 @@ def test_extracted_comments_keep_their_thread_as_context(tmp_path: Path) -> None
         "you're going to be dead by friday",
         "I will k1ll you",
         "i  w i l l  kill you",
+        "The drivers should have just ran them over.",
+        "let's cut his head off",
     ],
 )
 def test_threat_patterns_fire(text: str) -> None:
@@ -187,6 +189,7 @@ def test_threat_patterns_fire(text: str) -> None:
         "I will destroy your argument with facts.",
         "The bill should be killed in committee.",
         "This film kills it.",
+        "We will beat them at the polls and bury their party.",
     ],
 )
 def test_threat_patterns_stay_silent(text: str) -> None:

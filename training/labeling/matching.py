@@ -105,7 +105,14 @@ class PhraseMatcher:
         return bool(self.find(text))
 
     def _quoted_spans(self, text: str) -> list[tuple[int, int]]:
-        return [(m.start(), m.end()) for pattern in self._quotes for m in pattern.finditer(text)]
+        """Quoted passages; quotes around the whole comment are formatting, not a quotation."""
+        first, last = len(text) - len(text.lstrip()), len(text.rstrip())
+        return [
+            (m.start(), m.end())
+            for pattern in self._quotes
+            for m in pattern.finditer(text)
+            if not (m.start() <= first and m.end() >= last)
+        ]
 
     def _negated(self, text: str, start: int, end: int) -> bool:
         if self._negation.search(text[start:end]):
