@@ -195,3 +195,46 @@ def test_civility_serve_end_to_end(tmp_path: Path, dev_bundle: Path) -> None:
     output = log_path.read_text()
     assert '"event": "stopping"' in output  # the lifespan shutdown ran: batchers drained, engine closed
     assert "You are an idiot" not in output
+
+
+def test_cors_is_off_by_default_and_configurable(service_app_factory: Callable[..., Any]) -> None:
+    preflight = {"Origin": "https://news.example", "Access-Control-Request-Method": "POST"}
+    with TestClient(service_app_factory()) as client:
+        response = client.options("/v1/score", headers=preflight)
+        assert "access-control-allow-origin" not in response.headers
+    with TestClient(service_app_factory(cors_origins=["https://news.example"])) as client:
+        response = client.options("/v1/score", headers=preflight)
+        assert response.headers["access-control-allow-origin"] == "https://news.example"
+
+
+def test_db_upgrade_cli_is_idempotent(db_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from civility.cli import app as cli_app
+
+    runner = CliRunner()
+    for _ in range(2):
+        result = runner.invoke(cli_app, ["db", "upgrade", "--database-url", db_url])
+        assert result.exit_code == 0, result.output
+        assert "database at revision head" in result.output
+
+
+def test_serve_with_an_unreachable_database_fails_clearly(tmp_path: Path) -> None:
+    env = {**os.environ, "CIVILITY_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "civility",
+            "serve",
+            "--database-url",
+            "postgresql+psycopg://postgres@127.0.0.1:1/x",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "database migration failed" in result.stderr
+    assert "Traceback" not in result.stderr
