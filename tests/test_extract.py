@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from civility.training.extract.settings import SitesConfig, load_extract_setting
 from civility.training.extract.text_thread import read_text_thread
 
 DATA = Path(__file__).parent / "data" / "extract"
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEEDS = Path(os.environ.get("CIVILITY_SEEDS_DIR", "/work/shared/seeds"))
 RT_SEED = SEEDS / "003_c1c16df8d23e2ec4.txt"
-needs_seeds = pytest.mark.skipif(not RT_SEED.is_file(), reason="../shared/seeds not present")
+needs_seeds = pytest.mark.skipif(
+    not RT_SEED.is_file(), reason=f"seed pages not found in {SEEDS} (CIVILITY_SEEDS_DIR)"
+)
 
 # Read off the saved page by eye: (author, votes) in thread order.
 RT_EXPECTED = [

@@ -354,3 +354,34 @@ def test_invalid_utf8_comment_file_is_a_clear_error(tmp_path: Path) -> None:
     code, output = invoke("label", str(bad), "--no-model")
     assert code == 2
     assert "comments.jsonl:1: not UTF-8" in output
+
+
+@pytest.fixture(scope="module")
+def default_model_ref() -> str:
+    """The shipped default bundle (materialised on first use); skipped where none is installed."""
+    from civility.model.bundle import BundleError
+    from civility.model.scorer import Scorer
+
+    try:
+        return Scorer.load().ref
+    except BundleError as exc:
+        pytest.skip(f"no default model bundle: {exc}")
+
+
+@pytest.mark.slow
+def test_model_scores_are_a_weak_source_with_provenance(
+    tmp_path: Path, comments: Path, default_model_ref: str
+) -> None:
+    out = tmp_path / "labelled.jsonl"
+    code, output = invoke("label", str(comments), "-o", str(out), "--model", default_model_ref)
+    assert code == 0, output
+    labelled = {r.id: r for r in read_label_file(out, label_ids())}
+    provenances = [p for r in labelled.values() for p in (r.provenance or {}).values()]
+    assert any(p.startswith(f"model:{default_model_ref}") for p in provenances)
+    assert any(
+        p == f"model:{default_model_ref}+patterns:targeting" for p in labelled["c1"].provenance.values()
+    )
+    config = load_label_config()
+    for record in labelled.values():
+        for label, value in record.labels.items():
+            assert value >= config.weak.positive_at or value <= config.weak.negative_at, (record.id, label)

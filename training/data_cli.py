@@ -22,6 +22,7 @@ OutputOption = Annotated[
 def _open_output(path: Path):  # type: ignore[no-untyped-def]
     if str(path) == "-":
         yield sys.stdout
+        sys.stdout.flush()
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
