@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from civility.model.labels import label_ids
 from civility.training.build_data import DataRecipe, assemble, build, load_recipe, register_build_data
+from civility.training.corpora import load_corpus, load_corpus_spec
 from civility.training.corpora.mixing import assign_splits, cap_rows, dedup_key, deduplicate
 
 SHARED_DATASETS = Path(os.environ.get("CIVILITY_DATASETS_DIR", "/work/shared/datasets"))
@@ -246,3 +247,25 @@ def test_small_build_from_shared_datasets(tmp_path: Path) -> None:
     gab = splits["train"][splits["train"]["corpus"] == "gab_hate_corpus"]
     assert len(gab) > 0 and gab["toxicity"].isna().all() and gab["insult"].isna().all()
     assert (splits["train"]["threat"] >= 0.5).sum() > 50
+
+
+@pytest.mark.slow
+@pytest.mark.datasets
+@pytest.mark.skipif(not SHARED_DATASETS.is_dir(), reason=f"public corpora not found at {SHARED_DATASETS}")
+def test_default_recipe_meets_the_training_budget_and_validation_needs() -> None:
+    shipped = load_recipe()
+    splits, stats = assemble(shipped, SHARED_DATASETS)
+    assert 70_000 <= len(splits["train"]) <= 90_000
+    validation = splits["validation"]
+    for corpus in ("unhealthy_comments_ucc", "kaggle_insults_impermium"):
+        assert (validation["corpus"] == corpus).sum() >= 600, corpus
+    assert (validation["threat"] >= 0.5).sum() >= 30
+    assert (validation["harassment"] >= 0.5).sum() >= 30
+    # news and discussion corpora lead the training mix
+    domains = {name: info["domain"] for name, info in stats["corpora"].items()}
+    train_domains = splits["train"]["corpus"].map(domains)
+    assert train_domains.isin(["news", "discussion", "chatbot"]).mean() > 0.5
+    evaluation = load_corpus(load_corpus_spec("conversationai_bias_eval"), SHARED_DATASETS)
+    held_out = set(evaluation["text"].map(dedup_key))
+    for split in ("train", "validation"):
+        assert not splits[split]["text"].map(dedup_key).isin(held_out).any(), split
