@@ -273,6 +273,10 @@ def test_directories_are_expanded_and_duplicates_across_files_dropped(tmp_path: 
         ([str(DATA / "comments_export.csv"), "--text-column", "nope"], "no column 'nope'"),
         ([str(DATA / "comments_export.csv"), "--site", "nowhere"], "unknown site"),
         ([str(DATA / "sites_riverside.yaml")], "unknown input type"),
+        (
+            [str(DATA / "coral_thread.html"), "--sites", str(DATA / "coral_thread.html")],
+            "invalid site configuration",
+        ),
     ],
 )
 def test_bad_input_gives_a_clear_error(tmp_path: Path, args: list[str], message: str) -> None:

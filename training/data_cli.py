@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
+import yaml
 
 if TYPE_CHECKING:
     from civility.training.labeling.settings import LabelConfig
@@ -32,6 +33,15 @@ def _open_output(path: Path):  # type: ignore[no-untyped-def]
         tmp.replace(path)  # the output appears complete or not at all
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _config_problem(exc: Exception) -> str:
+    """A short description of a configuration file problem (YAML syntax or schema)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return " ".join(str(exc).split())
 
 
 def _fail(message: str) -> typer.Exit:
@@ -88,10 +98,12 @@ def extract(
             if site not in known:
                 raise ExtractError(f"unknown site {site!r} (configured: {', '.join(sorted(known))})")
         result = extract_files(inputs, sites, settings, ExtractOptions(site=site, columns=columns))
-    except (ExtractError, ExportError, KeyError, OSError) as exc:
-        raise _fail(str(exc).strip("'\"")) from exc
-    except ValidationError as exc:
-        raise _fail(f"invalid site configuration: {exc}") from exc
+    except KeyError as exc:  # unknown site name
+        raise _fail(str(exc.args[0])) from exc
+    except (ExtractError, ExportError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    except (ValidationError, yaml.YAMLError) as exc:
+        raise _fail(f"invalid site configuration: {_config_problem(exc)}") from exc
     out: TextIO
     with _open_output(output) as out:
         written = write_jsonl(result.records, out)
@@ -150,8 +162,10 @@ def label(
 
     try:
         config = load_label_config(config_file)
-    except (ValidationError, OSError) as exc:
-        raise _fail(f"invalid labelling configuration: {exc}") from exc
+    except OSError as exc:
+        raise _fail(str(exc)) from exc
+    except (ValidationError, yaml.YAMLError) as exc:
+        raise _fail(f"invalid labelling configuration: {_config_problem(exc)}") from exc
     labels = label_ids()
     try:
         if find_issues is not None:
@@ -164,8 +178,8 @@ def label(
         _label(input_path, output, hand or [], moderator or [], model, not no_model, labels, config)
     except (LabelFileError, OSError) as exc:
         raise _fail(str(exc)) from exc
-    except ValidationError as exc:
-        raise _fail(f"invalid lexicon configuration: {exc}") from exc
+    except (ValidationError, yaml.YAMLError) as exc:
+        raise _fail(f"invalid lexicon configuration: {_config_problem(exc)}") from exc
     except ValueError as exc:  # e.g. a lexicon pattern that does not compile
         raise _fail(str(exc)) from exc
 
