@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from civility.service.batcher import ScoringModel
     from civility.service.settings import Settings
 
 SERVE_HELP = "Run the scoring service (uvicorn + httptools/uvloop); migrates the database first."
@@ -179,24 +180,28 @@ def serve(
         raise typer.Exit(1) from exc
     # Migrated once here, so workers don't race each other.
     os.environ["CIVILITY_MIGRATE_ON_START"] = "false"
-    if workers > 1:
-        _check_model(settings)
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="civility-metrics-"))
-    uvicorn.run(
-        "civility.service.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-    )
+    # Load the model before binding the port: a bad --model fails here with a clear message.
+    model = _check_model(settings)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 20,
+    }
+    if workers == 1:
+        from civility.service.app import create_app
+
+        uvicorn.run(create_app(Settings(), scorer=model), **options)
+        return
+    del model  # each worker loads its own copy (the bundle is materialised once, above)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="civility-metrics-"))
+    uvicorn.run("civility.service.app:create_app", factory=True, workers=workers, **options)
 
 
-def _check_model(settings: Settings) -> None:
+def _check_model(settings: Settings) -> ScoringModel:
     """Resolve (and materialise, once) the model in the parent, so workers don't race to do it."""
     from civility.service.model_pool import load_scorer
 
@@ -205,8 +210,8 @@ def _check_model(settings: Settings) -> None:
     except Exception as exc:
         typer.secho(f"cannot load model {settings.model or '(default)'}: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"model {model.ref} ready")
-    del model
+    typer.echo(f"model {model.ref} ready", err=True)
+    return model
 
 
 def _redact(url: str) -> str:

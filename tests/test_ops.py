@@ -238,3 +238,26 @@ def test_serve_with_an_unreachable_database_fails_clearly(tmp_path: Path) -> Non
     assert result.returncode == 1
     assert "database migration failed" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_with_a_missing_model_fails_before_listening(tmp_path: Path) -> None:
+    env = {**os.environ, "CIVILITY_HOME": str(tmp_path), "CIVILITY_MODEL_DIR": str(tmp_path / "models")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "civility",
+            "serve",
+            "--port",
+            str(_free_port()),
+            "--model",
+            "no-such-model@1.0.0",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "cannot load model no-such-model@1.0.0" in result.stderr
+    assert "Traceback" not in result.stderr
