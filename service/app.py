@@ -90,7 +90,9 @@ def create_app(
     app.state.metrics = metrics
     app.state.models = models
     app.state.policy = Policy.load(settings.policy_file)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage)
+    app.state.rate_limiter = RateLimiter(
+        settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_namespace
+    )
 
     install_exception_handlers(app)
     for module_name in ROUTER_MODULES:

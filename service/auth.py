@@ -97,15 +97,16 @@ def require_role(principal: Principal, required: Role) -> Principal:
 class RateLimiter:
     """A moving-window limit per API key (or per client address with auth off)."""
 
-    def __init__(self, limit: str, storage_uri: str) -> None:
+    def __init__(self, limit: str, storage_uri: str, namespace: str = "civility") -> None:
         self.item: RateLimitItem = parse(limit)
+        self.namespace = namespace
         self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
 
     def check(self, principal: Principal, request: Request) -> None:
         if principal.key_id is not None:
-            identity = f"key:{principal.key_id}"
+            identity = f"{self.namespace}:key:{principal.key_id}"
         else:
-            identity = f"addr:{request.client.host if request.client else 'unknown'}"
+            identity = f"{self.namespace}:addr:{request.client.host if request.client else 'unknown'}"
         if not self.limiter.hit(self.item, identity):
             reset_at, _remaining = self.limiter.get_window_stats(self.item, identity)
             retry_after = max(1, int(reset_at - time.time()))

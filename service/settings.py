@@ -69,7 +69,10 @@ class Settings(BaseSettings):
     # auth, limits, CORS
     auth_enabled: bool = Field(default=True, description="Turn off only for local development.")
     rate_limit: str = Field(default="1200/minute", description="Per-key request rate limit (limits syntax).")
-    rate_limit_storage: str = Field(default="memory://", description="limits storage URI, e.g. redis://...")
+    rate_limit_storage: str = Field(
+        default="memory://", description="limits storage URI; redis://host:6379 shares limits between workers"
+    )
+    rate_limit_namespace: str = Field(default="civility", description="Prefix of rate-limit keys in storage.")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins; empty = off.")
     session_secret: SecretStr | None = Field(default=None, description="Secret for web login sessions.")
 

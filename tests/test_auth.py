@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -114,8 +115,26 @@ def test_auth_off_admits_everyone_as_local_admin(
         assert client.get("/test/admin").json() == {"name": "local (auth disabled)", "role": "admin"}
 
 
-def test_rate_limit_per_key(service_app_factory: Callable[..., Any], issue_key: Callable[..., str]) -> None:
-    app = service_app_factory(rate_limit="3/minute")
+def _redis_reachable() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("storage", ["memory://", "redis://127.0.0.1:6379"])
+def test_rate_limit_per_key(
+    service_app_factory: Callable[..., Any], issue_key: Callable[..., str], storage: str
+) -> None:
+    if storage.startswith("redis") and not _redis_reachable():
+        pytest.skip("Redis not reachable at 127.0.0.1:6379")
+    namespace = f"test-{uuid.uuid4().hex}"  # runs never share windows
+    app = service_app_factory(
+        rate_limit="3/minute", rate_limit_storage=storage, rate_limit_namespace=namespace
+    )
     with TestClient(app) as client:
         first, second = issue_key(app, name="first"), issue_key(app, name="second")
         codes = [
