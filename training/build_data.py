@@ -253,9 +253,13 @@ def assemble(
         {"name": name, "rows": info["total_rows"], "license": info["license"], "note": info["note"]}
         for name, info in stats["corpora"].items()
     ]
-    stats["identity_cooccurrence"] = identity_cooccurrence(
-        splits["train"], labels, pattern, recipe.positive_threshold
-    )
+    train = splits["train"]
+    stats["identity_cooccurrence"] = identity_cooccurrence(train, labels, pattern, recipe.positive_threshold)
+    for name, info in stats["corpora"].items():
+        part = train[train["corpus"] == name]
+        info["identity_cooccurrence"] = identity_cooccurrence(
+            part, info["labels"], pattern, recipe.positive_threshold
+        )
     stats["excluded"] = excluded
     return splits, stats
 

@@ -141,6 +141,24 @@ def render_card(stats: Mapping[str, Any], labels: Sequence[str]) -> str:
             f"| {label} | {row['positives']:,} | {row['negatives']:,} | "
             f"{row['positives_mentioning']:.1%} | {row['negatives_mentioning']:.1%} |"
         )
+    focus = [label for label in ("toxicity", "insult", "identity_attack", "threat") if label in labels]
+    lines += [
+        "",
+        "Per corpus (train): share of positives / of negatives mentioning an identity term "
+        "(— = not annotated or no positives).",
+        "",
+        "| corpus | " + " | ".join(focus) + " |",
+        "|---|" + "---|" * len(focus),
+    ]
+    for name, info in corpora.items():
+        cells = []
+        for label in focus:
+            row = info.get("identity_cooccurrence", {}).get(label)
+            if not row or not row["positives"]:
+                cells.append("—")
+            else:
+                cells.append(f"{row['positives_mentioning']:.0%} / {row['negatives_mentioning']:.0%}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "## Licences and caveats", ""]
     for name, info in corpora.items():
         lines.append(f"### {name} — {info['title']}")
