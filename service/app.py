@@ -14,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from civility import __version__
-from civility.service.auth import RateLimiter
+from civility.service.auth import KeyCache, RateLimiter
 from civility.service.batcher import ScoringModel
 from civility.service.db import make_engine, session_factory, upgrade_database
 from civility.service.errors import install_exception_handlers
@@ -90,6 +90,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.models = models
     app.state.policy = Policy.load(settings.policy_file)
+    app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     app.state.rate_limiter = RateLimiter(
         settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_namespace
     )

@@ -5,13 +5,13 @@ A route reads ``def approve(session: SessionDep, moderator: CurrentModerator)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from civility.service.auth import Principal, RateLimiter, authenticate, require_role
+from civility.service.auth import Principal, RateLimiter, authenticate_cached, require_role
 from civility.service.batcher import MicroBatcher, ScoringModel
 from civility.service.db.keys import Role
 from civility.service.metrics import Metrics
@@ -64,9 +64,11 @@ PolicyDep = Annotated[Policy, Depends(get_policy)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
-def _principal_with(role: Role) -> Callable[[Request, Settings, Session], Principal]:
-    def dependency(request: Request, settings: SettingsDep, session: SessionDep) -> Principal:
-        principal = require_role(authenticate(request, settings, session), role)
+def _principal_with(role: Role) -> Callable[[Request], Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        state = request.app.state
+        principal = await authenticate_cached(request, state.settings, state.session_factory, state.key_cache)
+        require_role(principal, role)
         limiter: RateLimiter = request.app.state.rate_limiter
         limiter.check(principal, request)
         request.state.principal = principal

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
 
     # auth, limits, CORS
     auth_enabled: bool = Field(default=True, description="Turn off only for local development.")
+    auth_cache_seconds: float = Field(
+        default=10.0, ge=0, description="Cache API-key lookups this long (a revoked key works until then)."
+    )
     rate_limit: str = Field(default="1200/minute", description="Per-key request rate limit (limits syntax).")
     rate_limit_storage: str = Field(
         default="memory://", description="limits storage URI; redis://host:6379 shares limits between workers"

@@ -205,3 +205,25 @@ def test_keys_cli_refuses_bad_input(sqlite_url: str) -> None:
     assert missing.exit_code == 1
     assert "no API key with id 999" in missing.output
     assert "Traceback" not in bad_role.output + missing.output
+
+
+def test_key_lookups_are_cached_for_the_configured_time(
+    service_app_factory: Callable[..., Any], issue_key: Callable[..., str]
+) -> None:
+    import time
+
+    from civility.service.db.keys import revoke_key
+
+    app = service_app_factory(auth_cache_seconds=0.5)
+    with TestClient(app) as client:
+        token = issue_key(app)
+        headers = {"X-API-Key": token}
+        assert client.post("/v1/score", json=SCORE, headers=headers).status_code == 200
+        with app.state.session_factory() as session:
+            key = session.scalar(select(ApiKey).where(ApiKey.token_hash == hash_token(token)))
+            assert key is not None
+            revoke_key(session, key.id)
+            session.commit()
+        assert client.post("/v1/score", json=SCORE, headers=headers).status_code == 200  # cached
+        time.sleep(0.6)
+        assert client.post("/v1/score", json=SCORE, headers=headers).status_code == 401
