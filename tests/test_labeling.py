@@ -122,6 +122,17 @@ def test_output_is_the_hand_label_format(tmp_path: Path, comments: Path) -> None
         assert all(0.0 <= v <= 1.0 for v in line["labels"].values())
 
 
+def test_output_is_accepted_by_the_trainer(tmp_path: Path, comments: Path) -> None:
+    from civility.training.trainer_data import read_label_records, records_to_columns
+
+    run_label(tmp_path, comments)
+    records = read_label_records(tmp_path / "labelled.jsonl", label_ids())
+    columns = records_to_columns(records, label_ids(), weight=1.0)
+    row = columns["id"].index("c1")
+    assert columns["insult"][row] == 0.9
+    assert columns["threat"][row] is None  # no source spoke about it: masked, not 0
+
+
 def test_missing_model_bundle_is_skipped_with_a_warning(tmp_path: Path, comments: Path) -> None:
     out = tmp_path / "labelled.jsonl"
     code, output = invoke("label", str(comments), "-o", str(out), "--model", str(tmp_path / "no-such-bundle"))
