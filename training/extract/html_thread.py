@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from dateutil import parser as date_parser
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -118,10 +119,13 @@ def _clean(text: str | None) -> str | None:
 
 
 def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
+    return _parse_time_text(value.strip()) if value else None
+
+
+@lru_cache(maxsize=4096)
+def _parse_time_text(value: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(value.strip())
+        return datetime.fromisoformat(value)
     except ValueError:
         pass
     try:
@@ -268,7 +272,7 @@ class _FallbackReader:
         for (_tag, classes), nodes in groups.items():
             if not classes or len(nodes) < self.settings.min_repeats or len(nodes) < len(best):
                 continue
-            if not all(self._has_date(n) and self._has_author(n) and self._has_text(n) for n in nodes):
+            if not all(self._has_text(n) and self._has_author(n) and self._has_date(n) for n in nodes):
                 continue
             depth = min(_depth(n) for n in nodes)
             if len(nodes) > len(best) or depth < best_depth:
@@ -276,7 +280,12 @@ class _FallbackReader:
         return best
 
     def _has_date(self, node: LexborNode) -> bool:
-        return self._time_of(_OwnView(node, {})) is not None
+        """Cheap test (no parsing): a machine-readable time, or something that reads as a date."""
+        if node.css_first("time, [datetime]") is not None:
+            return True
+        if any(self.date.search(n.attributes.get("title") or "") for n in node.css("[title]")):
+            return True
+        return self.date.search(node.text(separator=" ")) is not None
 
     def _has_author(self, node: LexborNode) -> bool:
         return next(self._hinted(_OwnView(node, {}), self.author_hint), None) is not None

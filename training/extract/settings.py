@@ -156,8 +156,8 @@ class HtmlSite(_Strict):
 
 
 class SitesConfig(_Strict):
-    text_renderings: list[TextProfile]
-    html: list[HtmlSite]
+    text_renderings: list[TextProfile] = Field(default_factory=list)
+    html: list[HtmlSite] = Field(default_factory=list)
 
     def text_profile(self, name: str) -> TextProfile:
         for profile in self.text_renderings:
