@@ -93,15 +93,12 @@ def iter_export_lines(engine: Engine, config: ModerationConfig, window: ExportWi
             if not rows:
                 return
             parent_ids = {row.parent_id for row in rows if row.parent_id}
-            parents: dict[str, str] = (
-                dict(
-                    session.execute(
-                        select(Comment.client_id, Comment.text).where(Comment.client_id.in_(parent_ids))
-                    ).tuples()
+            parents: dict[str, str] = {}
+            if parent_ids:
+                query_parents = select(Comment.client_id, Comment.text).where(
+                    Comment.client_id.in_(parent_ids)
                 )
-                if parent_ids
-                else {}
-            )
+                parents = {client_id: text for client_id, text in session.execute(query_parents)}
             for row in rows:
                 record = export_record(row, config, parents.get(row.parent_id or ""))
                 if record is not None:

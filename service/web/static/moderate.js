@@ -49,15 +49,23 @@
     if (selectAll) selectAll.checked = boxes.length > 0 && count === boxes.length;
   }
 
+  function adjustCount(queue, delta) {
+    const badge = document.querySelector('[data-count="' + queue + '"]');
+    if (badge) badge.textContent = String(Math.max(0, Number(badge.textContent) + delta));
+  }
+
   function replaceCard(card, html) {
     if (!html) return card;
     const template = document.createElement("template");
     template.innerHTML = html.trim();
     const fresh = template.content.firstElementChild;
-    const wasSelected = card.querySelector("input.select")?.checked;
+    if (fresh.dataset.status !== card.dataset.status) {
+      adjustCount(card.dataset.status, -1);
+      adjustCount(fresh.dataset.status, +1);
+    }
+    if (card.querySelector(".badge-reported") && !fresh.querySelector(".badge-reported")) adjustCount("reported", -1);
+    if (!card.querySelector(".badge-reported") && fresh.querySelector(".badge-reported")) adjustCount("reported", +1);
     card.replaceWith(fresh);
-    const box = fresh.querySelector("input.select");
-    if (box && wasSelected) box.checked = false;
     bindCard(fresh);
     return fresh;
   }
@@ -122,6 +130,7 @@
     });
     flash(data.message, data.ok ? "success" : "error");
     updateSelection();
+    setCurrent(current, true);
   }
 
   function openReject(targets, isBulk = false) {
