@@ -78,17 +78,27 @@ def _decoded_lines(stream: IO[bytes], name: str, stats: ReadStats) -> Iterator[t
             ) from None
 
 
-@contextmanager
-def open_input(path: str) -> Iterator[tuple[IO[bytes], int | None]]:
-    """The binary stream and its size in bytes (None for stdin)."""
+def check_input(path: str) -> None:
+    """Raise ``InputError`` unless ``path`` is ``-`` or a readable file."""
     if path == "-":
-        yield sys.stdin.buffer, None
         return
     file = Path(path)
     if not file.exists():
         raise InputError(f"input file {path!r} does not exist")
     if not file.is_file():
         raise InputError(f"input {path!r} is not a file")
+    if not os.access(file, os.R_OK):
+        raise InputError(f"input file {path!r} is not readable")
+
+
+@contextmanager
+def open_input(path: str) -> Iterator[tuple[IO[bytes], int | None]]:
+    """The binary stream and its size in bytes (None for stdin)."""
+    if path == "-":
+        yield sys.stdin.buffer, None
+        return
+    check_input(path)
+    file = Path(path)
     with file.open("rb") as stream:
         yield stream, file.stat().st_size
 

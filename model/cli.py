@@ -25,6 +25,7 @@ from civility.model.batch_io import (
     InputFormat,
     ReadStats,
     Row,
+    check_input,
     detect_format,
     open_input,
     open_output,
@@ -120,20 +121,23 @@ def score(
             _print_result(scorer, text, result)
         return
     assert input is not None
+    try:  # refuse an unreadable input before spending time loading the model
+        input_format = detect_format(input, None if fmt is None else fmt.value)
+        check_input(input)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
     scorer = _load(model, precision, threads or os.cpu_count() or 1)
     try:
-        input_format: InputFormat | None = None if fmt is None else fmt.value
         _score_file(scorer, input, output, input_format, text_column, id_column)
     except InputError as exc:
         raise _fail(f"{exc}; no output written" if output != "-" else str(exc)) from None
 
 
 def _score_file(
-    scorer: Scorer, path: str, output: str, fmt: InputFormat | None, text_column: str, id_column: str
+    scorer: Scorer, path: str, output: str, input_format: InputFormat, text_column: str, id_column: str
 ) -> None:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-    input_format = detect_format(path, fmt)
     stats = ReadStats()
     truncated = 0
     name = "stdin" if path == "-" else path
