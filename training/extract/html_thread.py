@@ -148,30 +148,29 @@ class _SelectorReader:
     def read(self, tree: LexborHTMLParser) -> list[RawComment]:
         nodes = tree.css(self.site.comment)
         members = {node.mem_id: str(index) for index, node in enumerate(nodes)}
+        native_ids = {
+            node.mem_id: (_OwnView(node, members).field(self.site.id) if self.site.id else None) or str(index)
+            for index, node in enumerate(nodes)
+        }
         comments = []
-        for index, node in enumerate(nodes):
+        for node in nodes:
             own = _OwnView(node, members)
             text_node = own.first(self.site.text)
             text = block_text(text_node, skip=own.is_foreign) if text_node else ""
             if not text:
                 continue
-            native_id = (own.field(self.site.id) if self.site.id else None) or str(index)
             if self.site.parent_id:
                 parent = own.field(self.site.parent_id)
             else:
                 enclosing = _enclosing_member(node, members)
-                parent = None
-                if enclosing is not None:
-                    parent = (own.field(self.site.id, enclosing) if self.site.id else None) or members[
-                        enclosing.mem_id
-                    ]
+                parent = native_ids[enclosing.mem_id] if enclosing is not None else None
             comments.append(
                 RawComment(
                     text=text,
                     author=own.field(self.site.author) if self.site.author else None,
                     posted_at=_parse_time(own.field(self.site.posted_at)) if self.site.posted_at else None,
                     votes=_parse_votes(own.field(self.site.votes)) if self.site.votes else None,
-                    native_id=native_id,
+                    native_id=native_ids[node.mem_id],
                     native_parent_id=parent,
                 )
             )
@@ -196,14 +195,13 @@ class _OwnView:
             enclosing = enclosing.parent
         return True
 
-    def first(self, selector: str, node: LexborNode | None = None) -> LexborNode | None:
-        base = node or self.node
-        view = self if node is None else _OwnView(node, self.members)
-        return next((c for c in base.css(selector) if view.owns(c) and not view.is_foreign(c)), None)
+    def first(self, selector: str) -> LexborNode | None:
+        return next((c for c in self.node.css(selector) if self.owns(c) and not self.is_foreign(c)), None)
 
-    def field(self, spec: str, node: LexborNode | None = None) -> str | None:
+    def field(self, spec: str) -> str | None:
+        """``selector``, ``selector@attr`` or ``@attr`` read from this comment's own elements."""
         selector, _, attribute = spec.partition("@")
-        target = self.first(selector, node) if selector else (node or self.node)
+        target = self.first(selector) if selector else self.node
         if target is None:
             return None
         if attribute:
