@@ -280,3 +280,37 @@ def test_micro_batcher_merges_concurrent_calls(service_scorer: Any) -> None:
     direct = service_scorer.score(TEXTS * 3)
     for [got], expected in zip(results, direct, strict=True):
         assert got.scores == pytest.approx(expected.scores, abs=BATCH_TOLERANCE)
+
+
+FUZZED_OPERATIONS = [
+    ("/v1/score", "POST"),
+    ("/v1alpha1/comments:analyze", "POST"),
+    ("/v1alpha1/comments:suggestscore", "POST"),
+    ("/v1/integrations/coral", "POST"),
+]
+
+
+@pytest.mark.slow
+def test_generated_requests_never_cause_a_server_error(
+    service_app_factory: Callable[..., Any], issue_key: Callable[..., str]
+) -> None:
+    """Schemathesis fuzzes the scoring routes from our own OpenAPI document: 4xx, never 5xx."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+
+    from civility.service.db import upgrade_database
+
+    app = service_app_factory(max_text_chars=2000, rate_limit="100000/minute", coral_signing_secrets=["s"])
+    upgrade_database(app.state.engine)
+    headers = {"X-API-Key": issue_key(app)}
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    for path, method in FUZZED_OPERATIONS:
+        operation = schema[path][method]
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+        def check(case: Any) -> None:
+            case.call_and_validate(headers=headers, checks=[not_a_server_error])
+
+        check()
