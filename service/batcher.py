@@ -83,6 +83,7 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Job] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._busy = False
+        self._running = 0
 
     def start(self) -> None:
         """Start the consumers; needs a running event loop (RuntimeError otherwise)."""
@@ -94,11 +95,13 @@ class MicroBatcher:
             asyncio.create_task(self._consume(), name=f"batcher-{i}") for i in range(self.consumers)
         ]
 
-    async def stop(self) -> None:
-        """Finish queued jobs, then stop the consumers (graceful shutdown)."""
-        if self._queue is not None:
-            while not self._queue.empty():
-                await asyncio.sleep(0.005)
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Finish queued and running jobs (up to ``timeout`` s), then stop the consumers."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (self._queue is not None and not self._queue.empty()) or self._running:
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.005)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -162,7 +165,11 @@ class MicroBatcher:
                 jobs.append(job)
                 size += len(job.texts)
             self._busy = len(jobs) > 1
-            await self._run_jobs(jobs)
+            self._running += 1
+            try:
+                await self._run_jobs(jobs)
+            finally:
+                self._running -= 1
 
     async def _run_jobs(self, jobs: list[_Job]) -> None:
         texts = [t for job in jobs for t in job.texts]

@@ -314,3 +314,18 @@ def test_generated_requests_never_cause_a_server_error(
             case.call_and_validate(headers=headers, checks=[not_a_server_error])
 
         check()
+
+
+def test_micro_batcher_stop_finishes_queued_work(service_scorer: Any) -> None:
+    async def run() -> list[list[Any]]:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            batcher = MicroBatcher(service_scorer, executor, max_size=2, max_wait_ms=0)
+            batcher.start()
+            pending = [asyncio.ensure_future(batcher.score([t])) for t in TEXTS * 2]
+            await asyncio.sleep(0)  # all six are queued; the consumer has taken at most one batch
+            await batcher.stop()
+            # had stop() dropped queued jobs, these would never finish
+            return list(await asyncio.wait_for(asyncio.gather(*pending), timeout=5))
+
+    results = asyncio.run(run())
+    assert [len(r) for r in results] == [1] * 6
