@@ -20,7 +20,7 @@ BASE_COLUMNS = ["id", "text", "corpus", "group", "split_hint"]
 
 
 def _clean_text(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: v.strip() if isinstance(v, str) else "")
+    return values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
 
 
 def _group_values(frame: pd.DataFrame, spec: CorpusSpec, row_ids: pd.Series) -> pd.Series:
@@ -63,7 +63,7 @@ def load_file(spec: CorpusSpec, root: Path, file_index: int) -> pd.DataFrame:
     """Load and map one declared file of ``spec`` from the datasets ``root``."""
     file = spec.files[file_index]
     path = root / spec.folder / file.path
-    frame = read_file(path, spec, file.reader or spec.reader).reset_index(drop=True)
+    frame = read_file(path, spec, file).reset_index(drop=True)
     where = f"{spec.name}/{file.path}"
     if file.join is not None:
         frame = _apply_join(frame, root / spec.folder / file.join.path, file.join, spec, where)

@@ -8,6 +8,7 @@ reader or decoder here from its mapping file (``reader:`` / ``text_decoder:``).
 from __future__ import annotations
 
 import codecs
+import csv
 import json
 import warnings
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from civility.training.corpora.spec import CorpusSpec, MappingError
+from civility.training.corpora.spec import CorpusSpec, FileSpec, MappingError
 
 Reader = Callable[[Path, CorpusSpec], pd.DataFrame]
 TextDecoder = Callable[[str], str]
@@ -23,8 +24,12 @@ TextDecoder = Callable[[str], str]
 _SEPARATORS = {"csv": ",", "tsv": "\t", "ssv": ";"}
 
 
-def read_table(path: Path, spec: CorpusSpec) -> pd.DataFrame:
-    """Read one CSV / TSV / semicolon-separated / JSON Lines / Parquet file as strings and numbers."""
+def read_table(path: Path, spec: CorpusSpec, text_column: str | None = None) -> pd.DataFrame:
+    """Read one CSV / TSV / semicolon-separated / JSON Lines / Parquet file or a saved ``datasets`` folder.
+
+    Delimited files keep the text column as strings (so "123" stays text); other columns are parsed
+    as numbers where they look like numbers.
+    """
     if not path.exists():
         raise MappingError(f"{spec.name}: file not found: {path}")
     fmt = spec.format
@@ -43,8 +48,8 @@ def read_table(path: Path, spec: CorpusSpec) -> pd.DataFrame:
         encoding=spec.encoding,
         keep_default_na=False,
         na_values=[""],
-        quoting=3 if fmt == "tsv" and spec.reader_options.get("tsv_unquoted") else 0,
-        dtype={spec.text: str} if names is None or spec.text in names else None,
+        quoting=csv.QUOTE_MINIMAL if spec.quoted else csv.QUOTE_NONE,
+        dtype={text_column: str} if text_column else None,
         low_memory=False,
     )
 
@@ -230,7 +235,9 @@ def read_olid_test(directory: Path, spec: CorpusSpec) -> pd.DataFrame:
 
     Output columns match the training file: ``id``, ``tweet``, ``subtask_a``, ``subtask_b``, ``subtask_c``.
     """
-    tweets = pd.read_csv(directory / "testset-levela.tsv", sep="\t", dtype={"tweet": str}, quoting=3)
+    tweets = pd.read_csv(
+        directory / "testset-levela.tsv", sep="\t", dtype={"tweet": str}, quoting=csv.QUOTE_NONE
+    )
     for level in ("a", "b", "c"):
         labels = pd.read_csv(directory / f"labels-level{level}.csv", dtype={"label": str})
         labels = labels.rename(columns={"label": f"subtask_{level}"})
@@ -245,10 +252,11 @@ SPECIAL_READERS: dict[str, Reader] = {
 }
 
 
-def read_file(path: Path, spec: CorpusSpec, reader: str | None) -> pd.DataFrame:
-    """Read one declared file with the named special reader, or as a plain table."""
+def read_file(path: Path, spec: CorpusSpec, file: FileSpec) -> pd.DataFrame:
+    """Read one declared file with its named special reader, or as a plain table."""
+    reader = file.reader or spec.reader
     if reader is None:
-        return read_table(path, spec)
+        return read_table(path, spec, file.text or spec.text)
     try:
         function = SPECIAL_READERS[reader]
     except KeyError as exc:

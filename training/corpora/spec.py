@@ -134,6 +134,7 @@ class CorpusSpec(StrictModel):
     directory: str | None = None  # folder under the datasets root; defaults to ``name``
     format: TableFormat = "csv"
     header: bool = True
+    quoted: bool = True  # False: quote characters in delimited files are literal text (e.g. OLID's TSV)
     column_names: list[str] | None = None
     encoding: str = "utf-8"
     reader: str | None = None  # a named special reader in ``civility.training.corpora.readers``
