@@ -197,8 +197,12 @@ def serve(
         uvicorn.run(create_app(Settings(), scorer=model), **options)
         return
     del model  # each worker loads its own copy (the bundle is materialised once, above)
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="civility-metrics-"))
-    uvicorn.run("civility.service.app:create_app", factory=True, workers=workers, **options)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        uvicorn.run("civility.service.app:create_app", factory=True, workers=workers, **options)
+        return
+    with tempfile.TemporaryDirectory(prefix="civility-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # /metrics sums over the workers
+        uvicorn.run("civility.service.app:create_app", factory=True, workers=workers, **options)
 
 
 def _check_model(settings: Settings) -> ScoringModel:
