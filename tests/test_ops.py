@@ -121,7 +121,8 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_civility_serve_end_to_end(tmp_path: Path, dev_bundle: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_civility_serve_end_to_end(tmp_path: Path, dev_bundle: Path, workers: int) -> None:
     """`civility serve` in a subprocess: migrates, loads the model, scores over HTTP, stops on SIGTERM."""
     env = {**os.environ, "CIVILITY_HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
     url = f"sqlite:///{tmp_path / 'serve.db'}"
@@ -161,6 +162,8 @@ def test_civility_serve_end_to_end(tmp_path: Path, dev_bundle: Path) -> None:
                 url,
                 "--model",
                 str(dev_bundle),
+                "--workers",
+                str(workers),
             ],
             env=env,
             stdout=log,
@@ -185,6 +188,14 @@ def test_civility_serve_end_to_end(tmp_path: Path, dev_bundle: Path) -> None:
                 assert response.status_code == 200, response.text
                 assert response.json()["results"][0]["decision"]["action"] in {"allow", "review", "reject"}
                 assert client.post("/v1/score", json={"text": "x"}).status_code == 401
+                for _ in range(3):
+                    client.post("/v1/score", json={"text": "hello"}, headers={"X-API-Key": token})
+                metrics = client.get("/metrics", headers={"X-API-Key": token}).text
+                # with several workers /metrics adds up every worker's counts
+                assert (
+                    'civility_http_requests_total{method="POST",route="/v1/score",status="200"} 4.0'
+                    in metrics
+                )
             server.send_signal(signal.SIGTERM)
             # uvicorn shuts down gracefully, then re-raises the signal it caught.
             assert server.wait(timeout=30) in (0, -signal.SIGTERM)
