@@ -188,7 +188,7 @@ def decide_command(
             )
         except ModerationError as error:
             raise _fail(error.message) from error
-    typer.echo(f"comment {comment_id}: {comment.status} (version {comment.version})")
+        typer.echo(f"comment {comment_id}: {comment.status} (version {comment.version})")
 
 
 def _parse_time(value: str | None, name: str) -> datetime | None:
