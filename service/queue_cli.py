@@ -74,8 +74,12 @@ def list_command(
     from sqlalchemy.orm import Session
 
     from civility.service.moderation.errors import ModerationError
-    from civility.service.moderation.queue import QueueFilter, list_queue
+    from civility.service.moderation.queue import QUEUES, SORTS, QueueFilter, list_queue
 
+    if queue not in QUEUES:
+        raise _fail(f"unknown queue {queue!r}; expected one of {', '.join(QUEUES)}")
+    if sort not in SORTS:
+        raise _fail(f"unknown sort {sort!r}; expected one of {', '.join(SORTS)}")
     engine = _engine(database_url)
     flt = QueueFilter(
         queue=queue,
