@@ -99,6 +99,8 @@ _EDGE_PUNCT = "\"'()[]{}<>«»“”‘’…,;:!?."
 _LETTER_RUN = re.compile(r"[^\W\d_]+")
 # "10th", "3am", "4x4", "mp3", "g20": a number with a short unit or prefix is not leetspeak.
 _NUMBER_WITH_UNIT = re.compile(r"(?i)^(?:\d+[a-z]{1,3}(?:\d+)?|[a-z]{1,3}\d+)$")
+# A word needs a closer look only if it holds a leet, mask or separator character.
+_SUSPECT = re.compile("[" + re.escape("".join(LEET) + "".join(MASKS) + INNER_SEPARATORS) + "]")
 _REPEAT = re.compile(r"([^\W\d_])\1{2,}")
 
 
@@ -208,9 +210,21 @@ def _graphemes(text: str) -> Iterator[tuple[int, str]]:
             start = i
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ASCII_SPACES = str.maketrans("\n\t\r\v\f", "     ")
+
+
 def _nfkc_and_strip(text: str) -> _Chars:
-    chars: list[str] = []
-    offsets: list[int] = []
+    if text.isascii():  # fast path: NFKC leaves ASCII alone; only control characters change
+        if _ASCII_CONTROL.search(text) is None:
+            chars, offsets = list(text), list(range(len(text)))
+        else:
+            spaced = text.translate(_ASCII_SPACES)
+            kept = [i for i, ch in enumerate(spaced) if not _ASCII_CONTROL.match(ch)]
+            chars, offsets = [spaced[i] for i in kept], kept
+        return _protect(_Chars(chars, offsets, [False] * len(chars)))
+    chars = []
+    offsets = []
     for start, cluster in _graphemes(text):
         for ch in unicodedata.normalize("NFKC", cluster):
             if ch in ZERO_WIDTH:
@@ -223,10 +237,13 @@ def _nfkc_and_strip(text: str) -> _Chars:
                 continue  # decoration left on a Latin letter after NFKC
             chars.append(ch)
             offsets.append(start)
-    state = _Chars(chars, offsets, [False] * len(chars))
+    return _protect(_Chars(chars, offsets, [False] * len(chars)))
+
+
+def _protect(state: _Chars) -> _Chars:
+    """Mark URLs and e-mail addresses so later steps leave them alone."""
     for match in _PROTECTED.finditer(state.text):
-        for i in range(match.start(), match.end()):
-            state.protected[i] = True
+        state.protected[match.start() : match.end()] = [True] * (match.end() - match.start())
     return state
 
 
@@ -236,6 +253,8 @@ def _is_latin(ch: str) -> bool:
 
 def _map_homoglyphs(state: _Chars) -> _Chars:
     text = state.text
+    if text.isascii():
+        return state  # every homoglyph is outside ASCII
     letters = [c for c in text if c.isalpha()]
     mostly_latin = sum(1 for c in letters if _is_latin(c) or c in HOMOGLYPHS) > 0 and sum(
         1 for c in letters if _is_latin(c)
@@ -248,10 +267,6 @@ def _map_homoglyphs(state: _Chars) -> _Chars:
         if mostly_latin or any(_is_latin(c) for c in word):
             edits.append((match.start(), match.end(), "".join(HOMOGLYPHS.get(c, c) for c in word)))
     return state.rewrite(edits) if edits else state
-
-
-def _is_letterish(ch: str) -> bool:
-    return ch.isalpha() or ch in LEET or ch in MASKS
 
 
 class _Resolver:
@@ -366,7 +381,7 @@ def _deobfuscate_words(state: _Chars, resolver: _Resolver) -> _Chars:
         token = match.group()
         lead = len(token) - len(token.lstrip(_EDGE_PUNCT))
         core = token.strip(_EDGE_PUNCT)
-        if not core or state.is_protected(start, end):
+        if not core or _SUSPECT.search(core) is None or state.is_protected(start, end):
             continue
         core_start = start + lead
         # Leading/trailing '!' and '|' are punctuation, not leet; '$' may end a word ("a$$").
@@ -424,6 +439,8 @@ def _substitute(
 
 def _squash_repeats(state: _Chars, resolver: _Resolver) -> _Chars:
     text = state.text
+    if _REPEAT.search(text) is None:
+        return state
     deletions: list[int] = []
     for match in _LETTER_RUN.finditer(text):
         word = match.group()
