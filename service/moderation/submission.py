@@ -28,6 +28,7 @@ from civility.service.moderation.errors import EmptyText, IdempotencyConflict, T
 from civility.service.moderation.history import hold_reasons, text_fingerprint
 from civility.service.moderation.priority import priority_of
 from civility.service.moderation.schemas import CommentDecisionOut, CommentIn, ReasonOut
+from civility.service.moderation.spans import span_labels
 
 ACTION_TO_STATUS = {"allow": Status.approved, "review": Status.pending, "reject": Status.rejected}
 STATUS_TO_ACTION = {status: action for action, status in ACTION_TO_STATUS.items()}
@@ -121,36 +122,27 @@ def _parent_context(session: Session, payload: CommentIn) -> str | None:
     return session.scalar(select(Comment.text).where(Comment.client_id == payload.parent_id))
 
 
-def _spans(
-    pipeline: Pipeline, text: str, scores: dict[str, float], status: Status, contexts: list[str | None] | None
-) -> dict[str, list[dict[str, Any]]] | None:
-    rules = pipeline.config.spans
-    if rules.store_for == "none" or (rules.store_for == "held" and status == Status.approved):
-        return None
-    labels = [label for label, score in scores.items() if score >= rules.min_score]
-    if not labels:
-        return None
-    [result] = pipeline.scorer.score([text], spans=True, labels=labels, contexts=contexts)
-    spans: dict[str, list[dict[str, Any]]] = {}
-    for label, label_spans in (result.spans or {}).items():
-        if label_spans:
-            spans[label] = [
-                {"begin": s.begin, "end": s.end, "score": round(float(s.score), 4), "text": s.text}
-                for s in label_spans
-            ]
-    return spans or None
+@dataclass(frozen=True)
+class Submission:
+    """The answer for the client, and the labels whose spans are still to be stored (after the answer)."""
+
+    decision: CommentDecisionOut
+    span_labels: list[str]
 
 
 def submit_comment(
     session: Session, pipeline: Pipeline, payload: CommentIn, *, now: datetime | None = None
-) -> CommentDecisionOut:
-    """Score, decide and (unless doNotStore / privacy mode) store one comment; commits."""
+) -> Submission:
+    """Score, decide and (unless doNotStore / privacy mode) store one comment; commits.
+
+    Spans for a held comment are left to the caller (``Submission.span_labels``, see ``spans.store_spans``).
+    """
     now = now or utcnow()
     _validate_text(payload.text, pipeline.max_text_chars)
     store = not (payload.do_not_store or pipeline.privacy_mode)
     digest = payload_hash(payload)
     if store and (replayed := _replay(session, payload, digest)) is not None:
-        return replayed
+        return Submission(replayed, [])
 
     parent_text = _parent_context(session, payload)
     contexts: list[str | None] | None = [parent_text] if parent_text else None
@@ -171,7 +163,7 @@ def submit_comment(
     top_label = max(scores, key=lambda label: scores[label])
     if not store:
         session.rollback()
-        return CommentDecisionOut(
+        not_stored = CommentDecisionOut(
             id=None,
             client_id=payload.client_id,
             stored=False,
@@ -185,6 +177,7 @@ def submit_comment(
             language=result.language,
             english=result.english,
         )
+        return Submission(not_stored, [])
 
     comment = Comment(
         client_id=payload.client_id,
@@ -206,7 +199,7 @@ def submit_comment(
         system_reasons=[reason.model_dump(exclude_none=True) for reason in reasons],
         model_version=pipeline.scorer.ref,
         scores=scores,
-        spans=_spans(pipeline, payload.text, scores, status, contexts),
+        spans=None,
         max_score=scores[top_label],
         top_label=top_label,
         language=result.language,
@@ -237,5 +230,7 @@ def submit_comment(
         replayed = _replay(session, payload, digest)
         if replayed is None:
             raise
-        return replayed
-    return _decision_out(comment, replayed=False)
+        return Submission(replayed, [])
+    return Submission(
+        _decision_out(comment, replayed=False), span_labels(pipeline.config.spans, scores, status)
+    )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 
 from civility.service.deps import CurrentModerator, CurrentScorer, SessionDep
 from civility.service.moderation.decisions import report
 from civility.service.moderation.deps import ModerationConfigDep, PipelineDep
 from civility.service.moderation.queue import comment_out, find_by_client_id, get_comment
 from civility.service.moderation.schemas import CommentDecisionOut, CommentIn, CommentOut, ReportIn, ReportOut
+from civility.service.moderation.spans import store_spans
 from civility.service.moderation.submission import submit_comment
 
 router = APIRouter(prefix="/v1/comments", tags=["comments"])
@@ -30,11 +31,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     responses={200: {"description": "Replay: client_id stored before with the same payload"}, **ERRORS},
 )
 def submit(
-    body: CommentIn, response: Response, session: SessionDep, pipeline: PipelineDep, _caller: CurrentScorer
+    body: CommentIn,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    pipeline: PipelineDep,
+    _caller: CurrentScorer,
 ) -> CommentDecisionOut:
-    decision = submit_comment(session, pipeline, body)
+    submission = submit_comment(session, pipeline, body)
+    decision = submission.decision
     if decision.replayed:
         response.status_code = status.HTTP_200_OK
+    if submission.span_labels and decision.id is not None:
+        background.add_task(
+            store_spans, request.app.state.engine, pipeline.scorer, decision.id, submission.span_labels
+        )
     return decision
 
 
