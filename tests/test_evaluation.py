@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
@@ -459,3 +461,118 @@ def test_config_file_is_valid(config: EvaluationConfig) -> None:
     assert set(config.baselines.models) == {"profanity_check", "hatesonar", "offensivetext"}
     for model in config.baselines.models.values():
         assert set(model.labels) <= set(LABELS)
+
+
+# ---------------------------------------------------------------- civility evaluate (CLI)
+
+
+def _run_cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from civility.cli import app
+
+    return CliRunner().invoke(app, ["evaluate", *args])
+
+
+def test_cli_bad_data_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    result = _run_cli(
+        "civility-default", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "out")
+    )
+    assert result.exit_code == 2
+    assert "evaluation data not found" in result.output
+    assert "Traceback" not in result.output
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,toxicity\nhello,7\n", encoding="utf-8")
+    result = _run_cli("civility-default", "--data", str(bad), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "outside [0, 1]" in result.output
+
+
+def test_cli_invalid_config_is_a_clear_error(tmp_path: Path) -> None:
+    config_path = tmp_path / "evaluation.yaml"
+    config_path.write_text("binarise_at: 3\n", encoding="utf-8")
+    data = tmp_path / "eval.csv"
+    data.write_text("text,toxicity\nhello,0\n", encoding="utf-8")
+    result = _run_cli(
+        "civility-default", "--data", str(data), "--out", str(tmp_path), "--config", str(config_path)
+    )
+    assert result.exit_code == 2
+    assert "invalid evaluation config" in result.output
+
+
+def test_cli_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
+    data = tmp_path / "eval.csv"
+    data.write_text("text,toxicity\nhello,0\n", encoding="utf-8")
+    result = _run_cli("no-such-model@9.9.9", "--data", str(data), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "cannot load model 'no-such-model@9.9.9'" in result.output
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(request: pytest.FixtureRequest) -> Path:
+    """The team's tiny real bundle (``dev_bundle`` in conftest.py)."""
+    try:
+        return Path(request.getfixturevalue("dev_bundle"))
+    except pytest.FixtureLookupError:
+        pytest.skip("no dev_bundle fixture in tests/conftest.py yet")
+
+
+EVAL_ROWS = [
+    ("You are a pathetic idiot and everyone here knows it.", 1, 1, "hand"),
+    ("Shut up, moron, nobody asked for your stupid opinion.", 1, 1, "hand"),
+    ("What a worthless piece of garbage you are.", 1, 1, "hand"),
+    ("Go away you disgusting little troll.", 1, 1, "hand"),
+    ("Thanks for the careful reporting on the school budget.", 0, 0, "hand"),
+    ("The bus timetable changes on Monday, check the council site.", 0, 0, "hand"),
+    ("I disagree with the mayor, but the article explains both sides well.", 0, 0, "hand"),
+    ("Lovely photos of the harvest festival.", 0, 0, "hand"),
+    ("Only an imbecile would believe this nonsense.", 1, 1, "other"),
+    ("Great to see the library open on Sundays again.", 0, 0, "other"),
+    ("You people are idiots, all of you.", 1, 1, "other"),
+    ("Does anyone know when the road works finish?", 0, 0, "other"),
+]
+
+
+@pytest.mark.slow
+def test_cli_end_to_end_with_a_real_bundle(bundle_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "eval.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"text": t, "toxicity": tox, "insult": ins, "corpus": c}) + "\n"
+            for t, tox, ins, c in EVAL_ROWS
+        ),
+        encoding="utf-8",
+    )
+    # a small bias configuration so the test stays quick: 2 sentences per template cell, 150 wiki comments
+    raw = yaml.safe_load((repo_root() / "configs" / "evaluation.yaml").read_text(encoding="utf-8"))
+    raw["bias"]["templates"]["max_rows_per_cell"] = 1
+    raw["bias"]["wiki"]["max_rows"] = 150
+    config_path = tmp_path / "evaluation.yaml"
+    config_path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    out = tmp_path / "report"
+    args = ["--data", str(data), "--out", str(out), "--functional", "--config", str(config_path), "--quiet"]
+    if (datasets_dir() / "conversationai_bias_eval").is_dir():
+        args.append("--bias")
+    result = _run_cli(str(bundle_dir), *args)
+    assert result.exit_code == 0, result.output
+
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["data"]["evaluated_labels"] == ["toxicity", "insult"]
+    toxicity = report["ranking"]["per_label"]["toxicity"]
+    assert toxicity["rows"] == len(EVAL_ROWS) and toxicity["positives"] == 6
+    assert 0.0 <= toxicity["roc_auc"] <= 1.0
+    assert toxicity["tp"] + toxicity["fp"] + toxicity["tn"] + toxicity["fn"] == len(EVAL_ROWS)
+    assert set(report["ranking"]["per_corpus"]) == {"hand", "other"}
+    assert report["ranking"]["per_corpus"]["hand"]["toxicity"]["rows"] == 8
+    assert report["model"]["thresholds"]["toxicity"] == toxicity["threshold"]
+    assert set(report["functional"]["suites"]) == {
+        p.stem for p in (repo_root() / "tests/data/functional").glob("*.jsonl")
+    }
+    if "--bias" in args:
+        wiki = report["bias"]["sets"]["wiki_fuzzed"]
+        assert wiki["rows"] == 150 and wiki["overall_auc"] is not None
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Per corpus × label" in markdown and "## Functional suites" in markdown
+    for label in report["plots"].values():
+        assert (out / label).read_bytes()[:4] == b"\x89PNG"

@@ -118,7 +118,7 @@ def run_offensivetext(texts: Sequence[str], notes: list[str]) -> Scores:
         try:
             joblib.load(models / f"decision_{stem}.sav")
         except Exception as exc:  # the RandomForest pickles from scikit-learn < 1.3
-            reason = str(exc).splitlines()[0]
+            reason = str(exc).splitlines()[0].rstrip(":")
             notes.append(
                 f"RandomForestFilter decision_{stem}.sav does not load on scikit-learn "
                 f"{metadata.version('scikit-learn')}: {type(exc).__name__}: {reason}; "

@@ -237,8 +237,11 @@ def load_wiki_set(config: WikiSetConfig, terms: Sequence[str], datasets_root: Pa
         labels = [values[row["toxic"].strip().lower()] for row in rows]
     except KeyError as exc:
         raise BiasDataError(f"{path}: toxic must be True|False, got {exc.args[0]!r}") from None
+    if config.max_rows is not None and config.max_rows < len(texts):
+        keep = sorted(random.Random(config.seed).sample(range(len(texts)), config.max_rows))
+        texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
     identities = [matcher.find_all(text) for text in texts]
-    note = f"{len(texts)} comments; {sum(1 for i in identities if i)} mention at least one identity term"
+    note = f"{len(texts)} of {len(rows)} comments; {sum(1 for i in identities if i)} mention an identity term"
     return BiasSet("wiki_fuzzed", texts, np.array(labels), _masks(identities, terms), note)
 
 

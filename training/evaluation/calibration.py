@@ -8,6 +8,7 @@ binarised ones. Bins are equal-width and right-closed, as in
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,7 @@ def plot_reliability(curves: Mapping[str, Metrics], path: Path, *, title: str) -
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_ylabel("observed rate (mean soft label)")
-        ax.set_title(title)
+        ax.set_title(textwrap.fill(title, width=60), fontsize=10)
         ax.legend(loc="upper left", fontsize=8)
         ax_hist.set_xlabel("predicted probability")
         ax_hist.set_ylabel("rows")

@@ -44,6 +44,8 @@ class TemplateSetConfig(_Strict):
 
 class WikiSetConfig(_Strict):
     path: Path
+    max_rows: int | None = Field(None, ge=1)  # None: every comment; else a seeded random sample
+    seed: int = 13
 
 
 class BiasConfig(_Strict):

@@ -202,7 +202,7 @@ def run_evaluation(model: ProbabilityModel, request: EvaluationRequest, config: 
         if curves[model.ref]["ece"] is None:
             continue
         name = f"reliability_{label}.png"
-        plot_reliability(curves, out_dir / name, title=f"{label}: {data.source}")
+        plot_reliability(curves, out_dir / name, title=f"{label} — {data.source}")
         report["plots"][label] = name
 
     if request.bias:
