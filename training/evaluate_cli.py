@@ -9,7 +9,12 @@ import typer
 
 
 def evaluate(
-    bundle: Annotated[str, typer.Argument(help="Bundle directory or registry ref (name or name@version).")],
+    bundle: Annotated[
+        str,
+        typer.Argument(
+            metavar="BUNDLE_OR_REF", help="Bundle directory or registry ref (name or name@version)."
+        ),
+    ],
     data: Annotated[
         str,
         typer.Option(
