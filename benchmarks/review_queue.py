@@ -70,11 +70,19 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--n", type=int, default=200, help="requests per sequential measurement")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--spans",
+        choices=["held", "all", "none"],
+        default="held",
+        help="which comments get spans (store_for)",
+    )
     args = parser.parse_args()
 
     import httpx
     import uvicorn
+    import yaml
 
+    from civility.model.resources import load_yaml
     from civility.model.scorer import Scorer
     from civility.service.app import create_app
     from civility.service.db import upgrade_database
@@ -83,6 +91,10 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="civility-queue-bench-"))
     url = args.database_url or f"sqlite:///{home / 'bench.db'}"
+    moderation = load_yaml("moderation.yaml")
+    moderation["spans"]["store_for"] = args.spans
+    moderation_file = home / "moderation.yaml"
+    moderation_file.write_text(yaml.safe_dump(moderation), encoding="utf-8")
     scorer = Scorer.load(args.model, threads=1)
     app = create_app(
         Settings(
@@ -106,7 +118,12 @@ def main() -> None:
         time.sleep(0.02)
 
     base = f"http://127.0.0.1:{port}"
-    results: dict[str, Any] = {"model": scorer.ref, "database": url.split(":", 1)[0], "n": args.n}
+    results: dict[str, Any] = {
+        "model": scorer.ref,
+        "database": url.split(":", 1)[0],
+        "n": args.n,
+        "spans": args.spans,
+    }
     try:
         with httpx.Client(base_url=base, headers={"X-API-Key": publisher}, timeout=60) as client:
             mod = {"X-API-Key": moderator}
