@@ -13,6 +13,7 @@ wait for one another instead of exporting twice.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -24,6 +25,8 @@ from typing import Literal
 from filelock import FileLock, Timeout
 
 from civility.model.bundle import MANIFEST, BundleError, Manifest, bundle_digest, read_manifest, verify_bundle
+
+log = logging.getLogger(__name__)
 
 DEFAULT_NAME = "civility-default"
 SHIPPED_DIR = Path(__file__).resolve().parent / "bundles"
@@ -159,6 +162,7 @@ class Registry:
             with lock.acquire(timeout=MATERIALIZE_TIMEOUT_S):
                 if all(p.is_file() and p.stat().st_size > 0 for p in paths.values()):
                     return paths  # another worker finished while we waited
+                log.info("materialising %s to ONNX in %s (once per bundle version)", info.ref, target)
                 self._run_materialize(info, paths)
         except Timeout as exc:
             raise BundleError(f"{info.ref}: timed out waiting for another process to materialise it") from exc
