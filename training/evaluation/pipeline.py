@@ -206,7 +206,9 @@ def run_evaluation(model: ProbabilityModel, request: EvaluationRequest, config: 
         report["plots"][label] = name
 
     if request.bias:
-        report["bias"] = _bias_section(model, config, request.progress)
+        report["bias"] = _bias_section(
+            model, config, progress=request.progress, with_baselines=request.baselines
+        )
     if request.functional:
         report["functional"] = _functional_section(model, config, request)
 
@@ -215,27 +217,36 @@ def run_evaluation(model: ProbabilityModel, request: EvaluationRequest, config: 
     return report
 
 
-def _bias_section(model: ProbabilityModel, config: EvaluationConfig, progress: bool) -> dict[str, Any]:
+def _bias_section(
+    model: ProbabilityModel, config: EvaluationConfig, *, progress: bool, with_baselines: bool
+) -> dict[str, Any]:
     label = config.bias.label
     section: dict[str, Any] = {"label": label, "sets": {}}
     if label not in model.labels:
         section["note"] = f"the model does not produce {label!r}"
         return section
     column = list(model.labels).index(label)
+    settings: dict[str, Any] = {
+        "power_mean_p": config.bias.power_mean_p,
+        "overall_weight": config.bias.overall_weight,
+        "min_subgroup_rows": config.bias.min_subgroup_rows,
+        "binarise_at": config.binarise_at,
+    }
     for bias_set in load_bias_sets(config.bias, datasets_dir()):
         probs = predict_in_batches(
             model, bias_set.texts, config.batch_size, desc=f"bias: {bias_set.name}", progress=progress
         )
-        metrics = bias_metrics(
-            bias_set.y_true,
-            probs[:, column],
-            bias_set.subgroups,
-            power_mean_p=config.bias.power_mean_p,
-            overall_weight=config.bias.overall_weight,
-            min_subgroup_rows=config.bias.min_subgroup_rows,
-            binarise_at=config.binarise_at,
-        )
-        section["sets"][bias_set.name] = {"note": bias_set.note, **metrics}
+        metrics = bias_metrics(bias_set.y_true, probs[:, column], bias_set.subgroups, **settings)
+        entry: dict[str, Any] = {"note": bias_set.note, **metrics}
+        if with_baselines:
+            entry["baselines"] = {
+                result.name: bias_metrics(
+                    bias_set.y_true, result.scores[label], bias_set.subgroups, **settings
+                )
+                for result in run_baselines(bias_set.texts, config.baselines)
+                if result.ok and label in result.scores
+            }
+        section["sets"][bias_set.name] = entry
     return section
 
 
@@ -244,11 +255,19 @@ def _functional_section(
 ) -> dict[str, Any]:
     directory = request.functional_dir or resolve_under(repo_root(), config.functional.suites_dir)
     cases = load_suites(directory)
-    case_scores = score_cases(cases, model.predict_proba, model.labels)
-    result = evaluate_functional(
-        cases,
-        case_scores,
-        low_below=config.functional.low_below,
-        high_at_least=config.functional.high_at_least,
-    )
-    return {"suites_dir": str(directory), **result}
+    thresholds = {"low_below": config.functional.low_below, "high_at_least": config.functional.high_at_least}
+    result = evaluate_functional(cases, score_cases(cases, model.predict_proba, model.labels), **thresholds)
+    section: dict[str, Any] = {"suites_dir": str(directory), **result}
+    if request.baselines:
+        texts = sorted({case.text for case in cases})
+        row = {text: i for i, text in enumerate(texts)}
+        section["baselines"] = {}
+        for baseline in run_baselines(texts, config.baselines):
+            if not baseline.ok:
+                continue
+            scores = [
+                baseline.scores[case.label][row[case.text]] if case.label in baseline.scores else np.nan
+                for case in cases
+            ]
+            section["baselines"][baseline.name] = evaluate_functional(cases, scores, **thresholds)
+    return section

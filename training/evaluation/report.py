@@ -187,19 +187,27 @@ def _bias(report: Report) -> list[str]:
         "power means with p = -5; final = 0.25 · overall AUC + 0.75 · mean of the three power means.",
         "",
     ]
-    summary = [
-        [
+    model = report["model"]["ref"]
+
+    def summary_row(name: str, who: str, s: dict[str, Any]) -> list[str]:
+        return [
             name,
+            who,
             _num(s["rows"]),
             _num(s["overall_auc"]),
             _num(s["power_mean_subgroup_auc"]),
             _num(s["power_mean_bpsn_auc"]),
             _num(s["power_mean_bnsp_auc"]),
-            f"**{_num(s['final_score'])}**",
+            f"**{_num(s['final_score'])}**" if who == model else _num(s["final_score"]),
         ]
-        for name, s in bias["sets"].items()
-    ]
-    lines += _table(["set", "rows", "overall AUC", "M(subgroup)", "M(BPSN)", "M(BNSP)", "final"], summary)
+
+    summary = []
+    for name, s in bias["sets"].items():
+        summary.append(summary_row(name, model, s))
+        summary.extend(summary_row(name, baseline, b) for baseline, b in s.get("baselines", {}).items())
+    lines += _table(
+        ["set", "model", "rows", "overall AUC", "M(subgroup)", "M(BPSN)", "M(BNSP)", "final"], summary
+    )
     for name, s in bias["sets"].items():
         lines += [f"### {name}", "", s["note"], ""]
         ordered = sorted(
@@ -266,6 +274,7 @@ def _functional(report: Report) -> list[str]:
         ["suite", "items", "threshold pass", "rank accuracy", "all pairs ordered", "per label (thr/rank)"],
         rows,
     )
+    lines += _functional_baselines(report)
     for suite, s in functional["suites"].items():
         failures = s.get("failures", [])
         if not failures:
@@ -279,6 +288,33 @@ def _functional(report: Report) -> list[str]:
             lines.append(f"- … {len(failures) - MAX_FAILURES_SHOWN} more in report.json")
         lines += ["", "</details>", ""]
     return lines
+
+
+def _functional_baselines(report: Report) -> list[str]:
+    functional = report["functional"]
+    baselines = functional.get("baselines")
+    if not baselines:
+        return []
+    names = [report["model"]["ref"], *baselines]
+    results = [functional, *baselines.values()]
+    rows = []
+    for suite in functional["suites"]:
+        row = [suite]
+        for result in results:
+            s = result["suites"].get(suite, {})
+            covered = s.get("items", 0)
+            row.append(
+                f"{_pct(s.get('threshold_pass_rate'))} / {_pct(s.get('rank_accuracy'))} ({covered})"
+                if covered
+                else "–"
+            )
+        rows.append(row)
+    return [
+        "Side by side: threshold pass / rank accuracy (items covered); each baseline is scored",
+        "only on the labels it maps to.",
+        "",
+        *_table(["suite", *names], rows),
+    ]
 
 
 def render_markdown(report: Report) -> str:
