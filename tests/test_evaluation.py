@@ -33,6 +33,7 @@ from civility.training.evaluation.config import (
     repo_root,
 )
 from civility.training.evaluation.eval_data import EvalDataError, load_eval_data
+from civility.training.evaluation.functional import FunctionalCase, evaluate_functional
 from civility.training.evaluation.ranking import (
     label_ranking_metrics,
     ranking_metrics,
@@ -388,6 +389,10 @@ def test_report_renders_every_section(tmp_path: Path, rng: np.random.Generator) 
     scores = rng.random((80, 2))
     corpora = ["a"] * 40 + ["b"] * 40
     y, s = targets[:, 0], scores[:, 0]
+    cases = [
+        FunctionalCase(text="you idiot", label="insult", expect="high", suite="demo_suite"),
+        FunctionalCase(text="nice work", label="insult", expect="low", suite="demo_suite"),
+    ]
     report = {
         "created": "2026-11-22T00:00:00+00:00",
         "elapsed_seconds": 1.0,
@@ -437,7 +442,17 @@ def test_report_renders_every_section(tmp_path: Path, rng: np.random.Generator) 
         ],
         "bias": {
             "label": "toxicity",
-            "sets": {"templates": {"note": "demo", **bias_metrics(y, s, {"g": np.arange(80) < 30})}},
+            "sets": {
+                "templates": {
+                    "note": "demo",
+                    **bias_metrics(y, s, {"g": np.arange(80) < 30}),
+                    "baselines": {"hatesonar": bias_metrics(y, 1 - s, {"g": np.arange(80) < 30})},
+                }
+            },
+        },
+        "functional": {
+            **evaluate_functional(cases, [0.9, 0.1]),
+            "baselines": {"hatesonar": evaluate_functional(cases, [0.2, 0.3])},
         },
     }
     json_path, md_path = write_report(report, tmp_path)
@@ -449,8 +464,11 @@ def test_report_renders_every_section(tmp_path: Path, rng: np.random.Generator) 
         "## Baselines side by side",
         "## Calibration",
         "## Identity bias",
+        "## Functional suites",
     ):
         assert heading in markdown
+    assert "| templates | hatesonar |" in markdown
+    assert "| demo_suite | 100% / 100% (2) | 50% / 0% (2) |" in markdown
     assert "profanity_check (reference)" in markdown
     assert "**did not run**" in markdown and "skipped: baselines venv not found" in markdown
     assert markdown == render_markdown(report)
