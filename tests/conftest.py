@@ -8,8 +8,9 @@ exported once per test session as an ONNX bundle and as a LoRA bundle.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -61,3 +62,128 @@ def dev_lora_bundle(dev_run: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     from civility.training.export import export_bundle
 
     return export_bundle(dev_run, tmp_path_factory.mktemp("dev-lora-bundles"), fmt="lora")
+
+
+# ---------------------------------------------------------------------------------------------
+# Service fixtures (scoring service): a real scorer over dev_bundle, real databases (SQLite and
+# PostgreSQL, each test in its own schema), apps built with create_app, API keys per role.
+# ---------------------------------------------------------------------------------------------
+
+POSTGRES_URL = os.environ.get(
+    "CIVILITY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_reachable(url: str) -> bool:
+    import socket
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    try:
+        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def service_scorer(dev_bundle: Path) -> Any:
+    """The real scorer over the dev bundle, shared by every app in the session (thread-safe)."""
+    from civility.model.scorer import Scorer
+
+    return Scorer.load(str(dev_bundle), precision="int8", threads=1)
+
+
+@pytest.fixture(scope="session")
+def service_scorer_fp32(dev_bundle: Path) -> Any:
+    """The fp32 scorer: a text's scores do not depend on the batch it is scored in (int8 ones do)."""
+    from civility.model.scorer import Scorer
+
+    return Scorer.load(str(dev_bundle), precision="fp32", threads=1)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'civility.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the test PostgreSQL database, dropped afterwards."""
+    if not _postgres_reachable(POSTGRES_URL):
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"civ_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Both databases: the test runs once on SQLite and once on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def service_settings_factory(tmp_path: Path, sqlite_url: str) -> Callable[..., Any]:
+    from civility.service.settings import Settings
+
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "home": tmp_path,
+            "database_url": sqlite_url,
+            "log_level": "INFO",
+            "preload_model": False,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def service_app_factory(
+    service_settings_factory: Callable[..., Any], service_scorer: Any
+) -> Callable[..., Any]:
+    """``make(**settings_overrides)`` -> a FastAPI app with the real dev scorer."""
+    from civility.service.app import create_app
+
+    def make(scorer: Any = service_scorer, **overrides: Any) -> Any:
+        return create_app(service_settings_factory(**overrides), scorer=scorer)
+
+    return make
+
+
+@pytest.fixture
+def service_client(service_app_factory: Callable[..., Any]) -> Iterator[Any]:
+    """A TestClient (lifespan run) on SQLite with auth on."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(service_app_factory()) as client:
+        yield client
+
+
+@pytest.fixture
+def issue_key() -> Callable[..., str]:
+    """``issue_key(app, role="scorer", name=...)`` -> a fresh API token stored in the app's DB."""
+    from civility.service.db.keys import Role, create_key
+
+    def issue(app: Any, role: str = "scorer", name: str | None = None) -> str:
+        with app.state.session_factory() as session:
+            issued = create_key(session, name=name or f"test-{role}", role=Role.parse(role))
+            session.commit()
+            return issued.token
+
+    return issue
