@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # request limits
     max_text_chars: int = Field(default=20_000, ge=1, description="Longest accepted comment, in characters.")
     max_batch_size: int = Field(default=64, ge=1, description="Most texts accepted in one /v1/score call.")
+    max_span_chars: int = Field(
+        default=2_000,
+        ge=1,
+        description="Most characters (summed over a request) that spans are computed for.",
+    )
     max_request_bytes: int = Field(default=2_000_000, ge=1024, description="Largest accepted request body.")
 
     # micro-batching

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 from civility.model.labels import label_ids
@@ -9,10 +10,15 @@ from civility.service.errors import ApiError
 from civility.service.settings import Settings
 
 
+def has_visible_text(text: str) -> bool:
+    """At least one character that is not whitespace, a control or a format (zero-width) character."""
+    return any(unicodedata.category(ch)[0] not in "ZC" for ch in text)
+
+
 def check_text(text: str, settings: Settings, *, index: int | None = None) -> None:
-    """Non-empty, within ``max_text_chars``, encodable as UTF-8 (no lone surrogates)."""
+    """Visible, within ``max_text_chars``, encodable as UTF-8 (no lone surrogates)."""
     where = {"index": index} if index is not None else {}
-    if not text.strip():
+    if not has_visible_text(text):
         raise ApiError(422, "empty_text", "Comment text is empty.", where)
     if len(text) > settings.max_text_chars:
         raise ApiError(
@@ -41,6 +47,19 @@ def check_batch(texts: Sequence[str], settings: Settings) -> None:
         )
     for index, text in enumerate(texts):
         check_text(text, settings, index=index if len(texts) > 1 else None)
+
+
+def check_spans(texts: Sequence[str], settings: Settings) -> None:
+    """Spans cost one model call per word group: bound the text they are computed for."""
+    total = sum(len(text) for text in texts)
+    if total > settings.max_span_chars:
+        raise ApiError(
+            422,
+            "spans_text_too_long",
+            f"Spans are computed for up to {settings.max_span_chars} characters per request; "
+            f"this request has {total}. Ask without spans, or send fewer or shorter texts.",
+            {"length": total, "max_span_chars": settings.max_span_chars},
+        )
 
 
 def check_labels(labels: Sequence[str] | None, available: Sequence[str] | None = None) -> list[str] | None:

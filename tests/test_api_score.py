@@ -135,6 +135,7 @@ def test_non_english_is_scored_and_flagged(client: Any) -> None:
     [
         ({"text": ""}, "empty_text"),
         ({"text": "   \n"}, "empty_text"),
+        ({"text": "\u200b\u200d\ufeff\x00"}, "empty_text"),
         ({"texts": []}, "empty_batch"),
         ({"texts": ["fine", ""]}, "empty_text"),
         ({"text": 5}, "invalid_request"),
@@ -171,7 +172,7 @@ def test_invalid_json_and_utf8_are_400(client: Any) -> None:
 def test_limits_on_text_batch_and_body(
     service_app_factory: Callable[..., Any], issue_key: Callable[..., str]
 ) -> None:
-    app = service_app_factory(max_text_chars=40, max_batch_size=2, max_request_bytes=4096)
+    app = service_app_factory(max_text_chars=40, max_batch_size=2, max_request_bytes=4096, max_span_chars=60)
     with TestClient(app) as client:
         client.headers["X-API-Key"] = issue_key(app)
         long = client.post("/v1/score", json={"text": "x" * 41})
@@ -184,6 +185,10 @@ def test_limits_on_text_batch_and_body(
             "message": "3 texts in one request; the limit is 2.",
             "details": {"count": 3, "max_batch_size": 2},
         }
+        spans = client.post("/v1/score", json={"texts": ["z " * 15, "z " * 15], "spans": True})
+        assert spans.status_code == 200
+        too_long_spans = client.post("/v1/score", json={"texts": ["z " * 20, "z " * 20], "spans": True})
+        assert error_of(too_long_spans)["code"] == "spans_text_too_long"
         body = json.dumps({"text": "y" * 5000}).encode()
         declared = client.post("/v1/score", content=body, headers={"Content-Type": "application/json"})
         assert declared.status_code == 413

@@ -118,6 +118,8 @@ def test_no_opinion_is_204(client: Any) -> None:
     assert response.content == b""
     empty = post(client, coral_payload("<p> </p>"))
     assert empty.status_code == 204
+    invisible = post(client, coral_payload("<p>\u200b&nbsp;</p>"))
+    assert invisible.status_code == 204
 
 
 def test_html_is_stripped_safely(client: Any) -> None:

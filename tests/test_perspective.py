@@ -88,6 +88,22 @@ def test_span_annotations_are_offsets_into_the_comment(client: Any) -> None:
         assert span["score"]["type"] == "PROBABILITY" and 0 <= span["score"]["value"] <= 1
 
 
+def test_spans_are_left_out_past_the_span_limit(
+    service_app_factory: Callable[..., Any], issue_key: Callable[..., str]
+) -> None:
+    app = service_app_factory(max_span_chars=20)
+    with TestClient(app) as client:
+        client.params = {"key": issue_key(app)}
+        payload = {
+            "comment": {"text": COMMENT},
+            "requestedAttributes": {"TOXICITY": {}},
+            "spanAnnotations": True,
+        }
+        body = client.post(ANALYZE, json=payload).json()
+    assert "spanScores" not in body["attributeScores"]["TOXICITY"]
+    assert "summaryScore" in body["attributeScores"]["TOXICITY"]
+
+
 def test_attribute_version_pins(client: Any, service_scorer: Any) -> None:
     version = service_scorer.manifest.version
     ok = client.post(
@@ -120,6 +136,10 @@ def test_html_comments_are_stripped(client: Any) -> None:
     [
         ({"comment": {"text": ""}, "requestedAttributes": {"TOXICITY": {}}}, "Comment must be non-empty."),
         ({"comment": {}, "requestedAttributes": {"TOXICITY": {}}}, "Comment must be non-empty."),
+        (
+            {"comment": {"text": "\u200b "}, "requestedAttributes": {"TOXICITY": {}}},
+            "Comment must be non-empty.",
+        ),
         (
             {"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {}, "FLIRTATION": {}}},
             "Unknown requested attribute: FLIRTATION",

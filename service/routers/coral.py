@@ -24,6 +24,7 @@ from civility.service.html_text import html_to_text
 from civility.service.policy import Reason
 from civility.service.scoring import score_texts
 from civility.service.settings import Settings
+from civility.service.validation import has_visible_text
 
 router = APIRouter(prefix="/v1/integrations", tags=["coral"])
 log = structlog.get_logger("civility.coral")
@@ -155,7 +156,7 @@ async def coral(
             422, "invalid_request", "Not a Coral external moderation request.", {"errors": errors}
         ) from exc
     text = html_to_text(payload.comment.body)
-    if not text.strip():
+    if not has_visible_text(text):
         return Response(status_code=204)
     text = text[: settings.max_text_chars]
     site = payload.site.id if payload.site else None

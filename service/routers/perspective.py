@@ -28,6 +28,7 @@ from civility.service.errors import ApiError
 from civility.service.html_text import html_to_text
 from civility.service.scoring import score_texts
 from civility.service.settings import Settings
+from civility.service.validation import has_visible_text
 
 router = APIRouter(tags=["perspective"])
 PREFIX = "/v1alpha1"
@@ -136,7 +137,7 @@ class SuggestCommentScoreResponse(BaseModel):
 
 def _comment_text(comment: TextEntry, settings: Settings) -> str:
     text = comment.plain()
-    if not text.strip():
+    if not has_visible_text(text):
         raise invalid("Comment must be non-empty.")
     if len(text) > settings.max_text_chars:
         raise invalid(f"Comment text was too long: {len(text)} characters. Max: {settings.max_text_chars}.")
@@ -199,12 +200,14 @@ async def analyze(
         by_model[ref].append(attr)
 
     context = body.context.as_text() if body.context is not None else None
+    # Spans cost one model call per word group; past max_span_chars answer without them.
+    want_spans = body.spanAnnotations and len(text) <= settings.max_span_chars
     scores: dict[str, AttributeScores] = {}
     detected: list[str] = []
     for ref, attrs in by_model.items():
         try:
             scored = await score_texts(
-                models, metrics, [text], contexts=[context], model_ref=ref, spans=body.spanAnnotations
+                models, metrics, [text], contexts=[context], model_ref=ref, spans=want_spans
             )
         except ApiError as exc:
             if exc.code in ("unknown_model", "invalid_model_ref"):
@@ -220,7 +223,7 @@ async def analyze(
             if threshold is not None and value < threshold:
                 continue
             entry = AttributeScores(summaryScore=Score(value=value, type=PROBABILITY))
-            if body.spanAnnotations:
+            if want_spans:
                 found = (result.spans or {}).get(label, [])
                 entry.spanScores = [
                     SpanScore(begin=s.begin, end=s.end, score=Score(value=s.score, type=PROBABILITY))

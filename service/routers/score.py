@@ -11,7 +11,7 @@ from civility.service.deps import CurrentScorer, MetricsDep, ModelPoolDep, Polic
 from civility.service.errors import ApiError
 from civility.service.policy import Decision
 from civility.service.scoring import score_texts
-from civility.service.validation import check_batch, check_labels
+from civility.service.validation import check_batch, check_labels, check_spans
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
@@ -154,6 +154,8 @@ async def score(
 ) -> ScoreResponse:
     texts = body.all_texts()
     check_batch(texts, settings)
+    if body.spans:
+        check_spans(texts, settings)
     contexts = body.contexts(len(texts))
     batcher = await models.get(body.model)
     wanted = check_labels(body.labels, batcher.model.labels)
