@@ -7,15 +7,22 @@ exported once per test session as an ONNX bundle and as a LoRA bundle.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    import threading
+
+    import uvicorn
     from datasets import DatasetDict
+    from fastapi.testclient import TestClient
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -187,3 +194,175 @@ def issue_key() -> Callable[..., str]:
             return issued.token
 
     return issue
+
+
+# ---------------------------------------------------------------------------------------------
+# Review queue (service/moderation): apps, API clients with real keys, live servers.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueApi:
+    """A TestClient on a real app with a publisher (scorer) key and a moderator key."""
+
+    client: TestClient
+    publisher: dict[str, str]
+    moderator: dict[str, str]
+    counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    closed: bool = False
+
+    def close(self) -> None:
+        """Shut the app down (lifespan exit), e.g. to start another one on the same database."""
+        if not self.closed:
+            self.closed = True
+            self.client.__exit__(None, None, None)
+
+    def payload(self, **overrides: Any) -> dict[str, Any]:
+        n = next(self.counter)
+        body: dict[str, Any] = {
+            "client_id": f"c-{n}",
+            "story_id": "story-1",
+            "story_url": "https://news.example/story-1",
+            "author_id": f"author-{n}",
+            "author_name": f"Reader {n}",
+            "text": f"Comment number {n} about the council budget.",
+            "created_at": "2026-11-20T10:00:00Z",
+        }
+        body.update(overrides)
+        return body
+
+    def submit(self, expect: int | None = 201, **overrides: Any) -> dict[str, Any]:
+        response = self.client.post("/v1/comments", json=self.payload(**overrides), headers=self.publisher)
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        return dict(response.json())
+
+    def comment(self, comment_id: int) -> dict[str, Any]:
+        response = self.client.get(f"/v1/comments/{comment_id}", headers=self.moderator)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def decide(self, comment_id: int, action: str, expect: int | None = 200, **fields: Any) -> dict[str, Any]:
+        if "version" not in fields:
+            fields["version"] = self.comment(comment_id)["version"]
+        if action == "reject" and "reason_code" not in fields:
+            fields["reason_code"] = "abuse"
+        response = self.client.post(
+            f"/v1/comments/{comment_id}/decision", json={"action": action, **fields}, headers=self.moderator
+        )
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        return dict(response.json())
+
+    def queue(self, **params: Any) -> dict[str, Any]:
+        response = self.client.get("/v1/queue", params=params, headers=self.moderator)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def audit(self, comment_id: int) -> list[dict[str, Any]]:
+        response = self.client.get(f"/v1/comments/{comment_id}/audit", headers=self.moderator)
+        assert response.status_code == 200, response.text
+        return list(response.json())
+
+
+@pytest.fixture
+def allow_all_policy(tmp_path: Path) -> Path:
+    """A policy with no thresholds and no word lists: every comment is allowed by the policy,
+    so the author-history rules alone decide what is held."""
+    path = tmp_path / "allow_all_policy.yaml"
+    path.write_text("thresholds: {}\nbanned: []\nsuspect: []\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def moderation_config_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write a copy of the shipped moderation.yaml with ``author_history`` (and ``spans``) overrides."""
+
+    import yaml
+
+    from civility.model.resources import load_yaml
+
+    def write(spans: dict[str, Any] | None = None, **author_history: Any) -> Path:
+        data = load_yaml("moderation.yaml")
+        data["author_history"].update(author_history)
+        data["spans"].update(spans or {})
+        path = tmp_path / f"moderation_{len(list(tmp_path.glob('moderation_*.yaml')))}.yaml"
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def queue_api_factory(
+    service_app_factory: Callable[..., Any], issue_key: Callable[..., str], db_url: str
+) -> Iterator[Callable[..., QueueApi]]:
+    """Build apps on this test's database (SQLite file or a PostgreSQL schema)."""
+    from fastapi.testclient import TestClient
+
+    stack = contextlib.ExitStack()
+
+    def build(**settings: Any) -> QueueApi:
+        settings.setdefault("database_url", db_url)
+        app = service_app_factory(**settings)
+        client = TestClient(app)
+        client.__enter__()
+        api = QueueApi(
+            client=client,
+            publisher={"X-API-Key": issue_key(app, "scorer")},
+            moderator={"X-API-Key": issue_key(app, "moderator")},
+        )
+        stack.callback(api.close)
+        return api
+
+    with stack:
+        yield build
+
+
+@pytest.fixture
+def queue_api(queue_api_factory: Callable[..., QueueApi]) -> QueueApi:
+    return queue_api_factory()
+
+
+@dataclass
+class LiveServer:
+    """A real uvicorn server in a thread, on a random loopback port."""
+
+    url: str
+    app: Any
+    server: uvicorn.Server
+    thread: threading.Thread
+
+
+@pytest.fixture
+def live_server() -> Callable[[Any], contextlib.AbstractContextManager[LiveServer]]:
+    """``with live_server(app) as live: httpx.get(live.url + ...)``."""
+    return run_live_server
+
+
+@contextlib.contextmanager
+def run_live_server(app: Any) -> Iterator[LiveServer]:
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{port}", app=app, server=server, thread=thread)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
