@@ -594,3 +594,14 @@ def test_cli_end_to_end_with_a_real_bundle(bundle_dir: Path, tmp_path: Path) -> 
     assert "## Per corpus × label" in markdown and "## Functional suites" in markdown
     for label in report["plots"].values():
         assert (out / label).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_length_sorted_batches_keep_the_input_order(bundle_dir: Path) -> None:
+    from civility.model.scorer import Scorer
+    from civility.training.evaluation.pipeline import predict_in_batches
+
+    scorer = Scorer.load(str(bundle_dir))
+    texts = [t for t, *_ in EVAL_ROWS]
+    batched = predict_in_batches(scorer, texts, batch_size=3, progress=False)
+    np.testing.assert_allclose(batched, scorer.predict_proba(texts), atol=1e-4)

@@ -64,14 +64,18 @@ def predict_in_batches(
     desc: str = "scoring",
     progress: bool = True,
 ) -> np.ndarray:
-    """(n, n_model_labels) calibrated probabilities, scored ``batch_size`` texts at a time."""
+    """(n, n_model_labels) calibrated probabilities in input order.
+
+    Texts are scored ``batch_size`` at a time in order of length, so each batch pads little.
+    """
     out = np.zeros((len(texts), len(model.labels)), dtype=np.float64)
+    order = np.argsort([len(t) for t in texts], kind="stable")
     bar = tqdm(total=len(texts), desc=desc, unit="text", disable=not progress, file=sys.stderr)
     with bar:
         for start in range(0, len(texts), batch_size):
-            batch = texts[start : start + batch_size]
-            out[start : start + len(batch)] = model.predict_proba(list(batch))
-            bar.update(len(batch))
+            index = order[start : start + batch_size]
+            out[index] = model.predict_proba([texts[i] for i in index])
+            bar.update(len(index))
     return out
 
 
