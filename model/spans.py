@@ -2,10 +2,13 @@
 
 For a text and each label scoring at least ``spans.label_floor``, every word of the
 *normalised* text is removed in turn (all variants scored in one batched pass) and the drop
-in that label's calibrated score is the word's weight. Words whose drop is at least
-``spans.min_drop`` form spans; adjacent such words merge into one span scored by their
-largest drop. Offsets are mapped back to the ORIGINAL text through the normaliser's
-offsets, so ``f u c k`` or ``іdіоt`` is reported where the user wrote it.
+in that label's score is the word's weight: the larger of the drop in calibrated probability
+and the drop in the model's raw (uncalibrated) probability. Calibration curves are flat in
+places (isotonic steps, the plateau at 1.0), where taking out one decisive word of a clearly
+abusive comment may not move the calibrated score at all; the raw probability still moves.
+Words whose drop is at least ``spans.min_drop`` form spans; adjacent such words merge into one
+span scored by their largest drop. Offsets are mapped back to the ORIGINAL text through the
+normaliser's offsets, so ``f u c k`` or ``іdіоt`` is reported where the user wrote it.
 
 A long comment with more than ``spans.max_units`` words is occluded in that many groups of
 adjacent words instead of word by word, so the cost per text is bounded.
@@ -22,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tokenizers import Encoding
 
+from civility.model.calibration import sigmoid
 from civility.model.normalize import Normalized
 
 if TYPE_CHECKING:
@@ -92,8 +96,11 @@ def occlusion_spans(
     units = word_units(text, config.max_units)
     if not active or not units:
         return result
-    occluded = scorer.calibrator(_occluded_logits(scorer, text, units, context))
-    drops = probs[np.newaxis, :] - occluded  # (units, labels)
+    occluded_logits = _occluded_logits(scorer, text, units, context)
+    calibrated_drop = probs[np.newaxis, :] - scorer.calibrator(occluded_logits)
+    base_raw = sigmoid(scorer.max_logits([text], [context]))  # (1, labels)
+    raw_drop = base_raw - sigmoid(occluded_logits)
+    drops = np.maximum(calibrated_drop, raw_drop)  # (units, labels)
     for j in active:
         merged: list[tuple[int, int, float]] = []
         previous = -2
