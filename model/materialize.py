@@ -198,12 +198,16 @@ def agreement_report(
     targets: np.ndarray,
     thresholds: dict[str, float],
     calibrate: Callable[[str, np.ndarray], np.ndarray],
+    *,
+    min_positives: int = 1,
 ) -> dict[str, Any]:
     """How far int8 drifts from fp32 on labelled rows.
 
     Raw-probability max/mean absolute difference; decision flips at the manifest thresholds (on
     calibrated probabilities, via ``calibrate(label, logits)``); ROC-AUC per label for both
-    (targets binarised at 0.5, NaN = missing rows excluded) and the largest AUC drop.
+    (targets binarised at 0.5, NaN = missing rows excluded) and the largest AUC drop over labels with at
+    least ``min_positives`` positives (with fewer, one swapped pair moves the AUC by more than any
+    tolerance, so such labels are reported but do not decide).
     Needs scikit-learn (export time only).
     """
     from sklearn.metrics import roc_auc_score
@@ -225,7 +229,8 @@ def agreement_report(
             row["auc_fp32"] = float(roc_auc_score(y, p32[keep, j]))
             row["auc_int8"] = float(roc_auc_score(y, p8[keep, j]))
             row["auc_drop"] = row["auc_fp32"] - row["auc_int8"]
-            drops.append(row["auc_drop"])
+            if y.sum() >= min_positives:
+                drops.append(row["auc_drop"])
         per_label[label] = row
     return {
         "rows": len(fp32_logits),
@@ -234,6 +239,7 @@ def agreement_report(
         "decision_flips": flips_total,
         "decisions": int(diff.size),
         "max_auc_drop": float(max(drops)) if drops else None,
+        "auc_min_positives": min_positives,
         "labels": per_label,
     }
 

@@ -84,6 +84,7 @@ def test_bucketed_batches_cover_every_row_once_and_are_reproducible() -> None:
     assert sorted(flat.tolist()) == list(range(1000))
     again = bucketed_batches(lengths, batch_size=32, chunk_batches=5, seed=3)
     assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+
     # sorting within chunks makes batches much tighter than random ones
     def spread(groups: list[np.ndarray]) -> float:
         return float(np.mean([lengths[g].max() - lengths[g].min() for g in groups]))
@@ -151,7 +152,9 @@ def _short_recipe(max_steps: int, every: int) -> TrainConfig:
     base = load_train_config(TINY)
     return base.model_copy(
         update={
-            "optim": base.optim.model_copy(update={"max_steps": max_steps, "warmup_steps": 2}),
+            "optim": base.optim.model_copy(
+                update={"max_steps": max_steps, "warmup_steps": 2, "max_minutes": None}
+            ),
             "eval": base.eval.model_copy(update={"every_steps": every}),
             "checkpoint": base.checkpoint.model_copy(update={"every_steps": every}),
         }
@@ -211,8 +214,10 @@ def test_resume_refuses_a_different_recipe(tiny_encoded, tmp_path: Path) -> None
     train(
         _short_recipe(4, 2), train_data, eval_data, labels, tmp_path / "r", stop_after_steps=2, progress=False
     )
+    recipe_file = (tmp_path / "r" / "config.json").read_text()
     with pytest.raises(RunError, match="different recipe"):
         train(_short_recipe(6, 2), train_data, eval_data, labels, tmp_path / "r", resume=True, progress=False)
+    assert (tmp_path / "r" / "config.json").read_text() == recipe_file  # the run is left as it was
 
 
 @pytest.mark.slow

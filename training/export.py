@@ -147,6 +147,7 @@ def choose_quantization(
             targets,
             thresholds,
             calibrate,
+            min_positives=config.export.agreement_min_positives,
         )
         report["size_mb"] = round(int8.stat().st_size / 2**20, 2)
         reports[variant] = report

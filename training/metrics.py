@@ -85,10 +85,11 @@ def metrics_table(
 ) -> dict[str, Any]:
     """Per-label metrics, their macro means, and the same per corpus (when corpus names are given)."""
 
-    def table(rows: np.ndarray) -> dict[str, Any]:
+    def table(rows: np.ndarray, *, skip_unannotated: bool = False) -> dict[str, Any]:
         per = {
             label: label_metrics(probs[rows, j], targets[rows, j], thresholds[label])
             for j, label in enumerate(labels)
+            if not skip_unannotated or annotated(targets[rows, j]).any()
         }
         summary: dict[str, Any] = {"labels": per}
         for key in ("roc_auc", "pr_auc", "f1"):
@@ -100,5 +101,7 @@ def metrics_table(
     result = table(np.arange(len(probs)))
     if corpus is not None:
         names = np.asarray(corpus)
-        result["by_corpus"] = {name: table(np.flatnonzero(names == name)) for name in sorted(set(corpus))}
+        result["by_corpus"] = {
+            name: table(np.flatnonzero(names == name), skip_unannotated=True) for name in sorted(set(corpus))
+        }
     return result

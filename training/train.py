@@ -188,7 +188,6 @@ def train(
             f"run directory {run_dir} is not empty; pass --resume to continue it or pick another name"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CONFIG).write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
     seed_everything(config.seed)
     torch.set_num_threads(config.threads)
@@ -210,6 +209,7 @@ def train(
     state = _State()
     if resume:
         state = _load_checkpoint(checkpoint, model, optimizer, scheduler, digest)
+    (run_dir / CONFIG).write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
     start_step = state.step
     history: list[dict[str, Any]] = []
     lengths = train_data.lengths

@@ -89,6 +89,9 @@ class ExportSettings(_Strict):
     quantization_variants: list[QuantizationVariant] = Field(min_length=1)
     max_auc_drop: float = Field(ge=0.0)
     agreement_rows: int = Field(gt=0)
+    agreement_min_positives: int = Field(
+        default=1, gt=0, description="labels with fewer held-out positives do not decide the AUC comparison"
+    )
 
 
 class TrainConfig(_Strict):
