@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from civility.model.bundle import BundleError, read_manifest, write_manifest
 from civility.model.registry import SHIPPED_DIR, Registry, version_key
+from civility.model.scorer import Scorer
 
 
 def install(bundle: Path, root: Path, name: str, version: str, *, link: bool = False) -> Path:
@@ -158,3 +161,45 @@ def test_a_missing_precision_is_reported(scratch: tuple[Registry, Path]) -> None
         registry.load("scratch", "fp32")
     with pytest.raises(BundleError, match="precision must be"):
         registry.load("scratch", "fp16")
+
+
+# -- LoRA bundles: materialised to ONNX in a subprocess, once, under a lock ------------------------
+
+
+MATERIALIZE_TWICE = """
+import logging, sys
+from pathlib import Path
+from civility.model.registry import Registry
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+registry = Registry(roots=[], cache=Path(sys.argv[2]))
+loaded = registry.load(Path(sys.argv[1]), "int8")
+assert "torch" not in sys.modules
+print(loaded.onnx_path)
+"""
+
+
+@pytest.mark.slow
+def test_lora_bundles_are_materialised_once_by_concurrent_workers(
+    dev_lora_bundle: Path, tmp_path: Path
+) -> None:
+    assert read_manifest(dev_lora_bundle).weights.format == "lora"
+    ref = read_manifest(dev_lora_bundle).ref
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-c", MATERIALIZE_TWICE, str(dev_lora_bundle), str(cache)]
+    workers = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr
+    paths = {stdout.strip() for stdout, _ in outputs}
+    assert len(paths) == 1
+    onnx = Path(paths.pop())
+    assert onnx.is_file() and onnx.parent.parent == cache / "onnx"
+    assert sum(stderr.count(f"materialising {ref}") for _, stderr in outputs) == 1
+    # a later load finds the cache and does not export again
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "materialising" not in again.stderr
+    scorer = Scorer.load(dev_lora_bundle, registry=Registry(roots=[], cache=cache))
+    assert scorer.predict_proba(["hello there"]).shape == (1, len(scorer.labels))

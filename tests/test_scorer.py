@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -245,3 +246,24 @@ def test_broken_calibration_is_refused() -> None:
         Calibrator(["a"], {"a": Calibration(method="temperature", temperature=0.0)})
     with pytest.raises(ValueError, match="shape"):
         Calibrator(["a"], {})(np.zeros((2, 3)))
+
+
+def test_spans_survive_a_saturated_calibration(dev_bundle: Path, tmp_path: Path) -> None:
+    """Where calibration is flat (every score maps to 1.0), single-word drops still show up via raw scores."""
+    from civility.model.bundle import read_manifest, write_manifest
+
+    copy = tmp_path / "flat"
+    shutil.copytree(dev_bundle, copy)
+    manifest = read_manifest(copy)
+    flat = Calibration(method="isotonic", x=[0.0, 1e-9], y=[1.0, 1.0])
+    (copy / "manifest.json").unlink()
+    write_manifest(copy, manifest.model_copy(update={"calibration": dict.fromkeys(manifest.labels, flat)}))
+    spans_config = load_scoring_config().spans.model_copy(update={"label_floor": 0.5, "min_drop": 1e-6})
+    config = load_scoring_config().model_copy(update={"spans": spans_config})
+    saturated = Scorer.load(copy, precision="fp32", threads=1, config=config)
+    text = "you are a stupid idiot and a liar"
+    result = saturated.score([text], spans=True, labels=["toxicity"])[0]
+    assert result.scores["toxicity"] == 1.0
+    assert result.spans is not None and result.spans["toxicity"], "raw-score drops must still yield spans"
+    for span in result.spans["toxicity"]:
+        assert text[span.begin : span.end] == span.text and span.score > 0
