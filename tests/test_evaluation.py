@@ -601,7 +601,9 @@ def test_length_sorted_batches_keep_the_input_order(bundle_dir: Path) -> None:
     from civility.model.scorer import Scorer
     from civility.training.evaluation.pipeline import predict_in_batches
 
-    scorer = Scorer.load(str(bundle_dir))
+    # fp32: dynamic int8 quantisation scales activations per batch, so int8 scores shift slightly
+    # with the batch's composition; fp32 scores do not.
+    scorer = Scorer.load(str(bundle_dir), precision="fp32")
     texts = [t for t, *_ in EVAL_ROWS]
     batched = predict_in_batches(scorer, texts, batch_size=3, progress=False)
     np.testing.assert_allclose(batched, scorer.predict_proba(texts), atol=1e-4)
