@@ -181,7 +181,7 @@ def serve(
     # Migrated once here, so workers don't race each other.
     os.environ["CIVILITY_MIGRATE_ON_START"] = "false"
     # Load the model before binding the port: a bad --model fails here with a clear message.
-    model = _check_model(settings)
+    loaded = _check_model(settings)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -194,9 +194,9 @@ def serve(
     if workers == 1:
         from civility.service.app import create_app
 
-        uvicorn.run(create_app(Settings(), scorer=model), **options)
+        uvicorn.run(create_app(Settings(), scorer=loaded), **options)
         return
-    del model  # each worker loads its own copy (the bundle is materialised once, above)
+    del loaded  # each worker loads its own copy (the bundle is materialised once, above)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         uvicorn.run("civility.service.app:create_app", factory=True, workers=workers, **options)
         return
