@@ -19,11 +19,11 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def model_dir(dev_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A user model directory holding the dev bundle as civility-default@0.9.0 (hard links)."""
+    """A user model directory holding the dev bundle as civility-default@999.0.0 (hard links)."""
     root = tmp_path_factory.mktemp("cli-models")
-    target = root / "civility-default" / "0.9.0"
+    target = root / "civility-default" / "999.0.0"
     shutil.copytree(dev_bundle, target, copy_function=os.link)
-    manifest = read_manifest(target).model_copy(update={"name": "civility-default", "version": "0.9.0"})
+    manifest = read_manifest(target).model_copy(update={"name": "civility-default", "version": "999.0.0"})
     (target / "manifest.json").unlink()
     write_manifest(target, manifest)
     return root
@@ -45,7 +45,7 @@ def test_single_text_prints_every_label() -> None:
     assert result.exit_code == 0, result.output
     for label in label_ids():
         assert label in result.stdout
-    assert "civility-default@0.9.0" in result.stdout
+    assert "civility-default@999.0.0" in result.stdout
     assert "language: en" in result.stdout
 
 
@@ -53,7 +53,7 @@ def test_single_text_as_json_with_spans() -> None:
     result = runner.invoke(app, ["score", "--text", "you are an idiot", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload["model"] == "civility-default@0.9.0"
+    assert payload["model"] == "civility-default@999.0.0"
     assert set(payload["scores"]) == set(label_ids())
     assert set(payload["spans"]) == set(label_ids())
     assert payload["english"] is True
@@ -72,7 +72,7 @@ def test_csv_keeps_order_and_ids(tmp_path: Path) -> None:
     assert [r["id"] for r in rows] == ["c-3", "c-2", "c-9"]
     for row in rows:
         assert set(row) >= {"id", "scores", "flagged", "model"}
-        assert row["model"] == "civility-default@0.9.0"
+        assert row["model"] == "civility-default@999.0.0"
         assert set(row["scores"]) == set(label_ids())  # type: ignore[arg-type]
     assert "skipped 1 empty" in result.stderr
     assert "scored 3 comments" in result.stderr
@@ -145,7 +145,7 @@ def test_usage_errors() -> None:
     assert neither.exit_code == 2 and "either --text" in neither.stderr
     unknown_model = runner.invoke(app, ["score", "--text", "hi", "--model", "no-such-model"])
     assert unknown_model.exit_code == 2 and "not found" in unknown_model.stderr
-    assert "civility-default@0.9.0" in unknown_model.stderr
+    assert "civility-default@999.0.0" in unknown_model.stderr
 
 
 def test_precision_option() -> None:
@@ -159,8 +159,8 @@ def test_models_list_and_show(model_dir: Path) -> None:
     listed = runner.invoke(app, ["models", "list", "--json"])
     assert listed.exit_code == 0, listed.output
     rows = json.loads(listed.stdout)
-    assert {"ref": "civility-default@0.9.0", "default": True}.items() <= rows[0].items()
-    shown = runner.invoke(app, ["models", "show", "civility-default@0.9.0"])
+    assert {"ref": "civility-default@999.0.0", "default": True}.items() <= rows[0].items()
+    shown = runner.invoke(app, ["models", "show", "civility-default@999.0.0"])
     assert shown.exit_code == 0, shown.output
     assert "verified" in shown.stdout
     for label in label_ids():
