@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import pandas as pd
 import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -216,7 +217,7 @@ def assemble(
             ]
             # Train keeps rare positives and identity-mentioning negatives first; evaluation splits
             # are sampled at random so their label rates stay natural.
-            rank = (
+            rank: np.ndarray | None = (
                 priority_rank(
                     part,
                     recipe.priority_labels,
