@@ -183,7 +183,7 @@ def _bias(report: Report) -> list[str]:
     if "note" in bias:
         return [*lines, "", bias["note"], ""]
     lines += [
-        " Subgroup AUC, BPSN (background positive, subgroup negative) and BNSP AUCs per identity term;",
+        "Subgroup AUC, BPSN (background positive, subgroup negative) and BNSP AUCs per identity term;",
         "power means with p = -5; final = 0.25 · overall AUC + 0.75 · mean of the three power means.",
         "",
     ]
