@@ -168,8 +168,8 @@ def assemble(
     for entry in entries:
         frame = load_corpus(specs[entry.name], root)
         if max_rows_per_corpus is not None and len(frame) > max_rows_per_corpus:
-            rank = priority_rank(frame, recipe.priority_labels, recipe.positive_threshold)
-            frame = cap_rows(frame, max_rows_per_corpus, recipe.seed, rank)
+            load_rank = priority_rank(frame, recipe.priority_labels, recipe.positive_threshold)
+            frame = cap_rows(frame, max_rows_per_corpus, recipe.seed, load_rank)
         frames.append(frame)
     pooled = pd.concat(frames, ignore_index=True)
     short = pooled["text"].str.len() < recipe.min_chars
