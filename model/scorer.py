@@ -147,7 +147,7 @@ class Scorer:
         """Logits for every window, batched by length and padded per batch."""
         out = np.empty((len(windows), len(self.labels)), dtype=np.float32)
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
-        size = self.config.batch_size
+        size = self.config.int8_batch_size if self.precision == "int8" else self.config.batch_size
         for start in range(0, len(order), size):
             batch = order[start : start + size]
             width = max(len(windows[i].ids) for i in batch)

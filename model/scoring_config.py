@@ -41,6 +41,9 @@ class ScoringConfig(BaseModel):
 
     max_chars: int = Field(gt=0, description="hard cap; longer text is truncated and marked truncated")
     batch_size: int = Field(gt=0)
+    int8_batch_size: int = Field(
+        gt=0, description="windows per call for int8 graphs (1 = scores independent of batch neighbours)"
+    )
     serve_threads: int = Field(gt=0, description="onnxruntime intra-op threads when threads=None")
     windows: WindowConfig
     spans: SpanConfig

@@ -76,6 +76,16 @@ def test_batching_does_not_change_scores(scorer: Scorer) -> None:
     np.testing.assert_allclose(together, shuffled, atol=1e-5)
 
 
+def test_int8_score_does_not_depend_on_batch_neighbours(scorer_int8: Scorer) -> None:
+    # Dynamic int8 quantisation scales activations over the whole batch; the scorer runs int8 graphs
+    # one window per call so the same comment always gets the same score, whatever it is sent with.
+    together = scorer_int8.predict_proba(COMMENTS)
+    alone = np.vstack([scorer_int8.predict_proba([c]) for c in COMMENTS])
+    np.testing.assert_array_equal(together, alone)
+    reversed_order = scorer_int8.predict_proba(COMMENTS[::-1])[::-1]
+    np.testing.assert_array_equal(together, reversed_order)
+
+
 def test_int8_agrees_with_fp32(scorer: Scorer, scorer_int8: Scorer) -> None:
     assert scorer_int8.precision == "int8"
     difference = np.abs(scorer.predict_proba(COMMENTS) - scorer_int8.predict_proba(COMMENTS))
