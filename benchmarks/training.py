@@ -15,10 +15,17 @@ compare within one run, on an otherwise idle machine.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this directory comes first on sys.path and its http.py would shadow the standard
+# library's http package (which torch imports). Drop it before anything else.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
