@@ -21,9 +21,22 @@ def repo_root() -> Path:
 
 
 def datasets_dir() -> Path:
-    """The read-only public corpora: ``$CIVILITY_DATASETS_DIR``, else ``../shared/datasets``."""
+    """The read-only public corpora, found the way ``civility build-data`` finds them.
+
+    ``$CIVILITY_DATASETS_DIR``, else the first existing root of ``configs/data.yaml``
+    (``../shared/datasets`` next to the checkout, ...); when none exists, ``../shared/datasets``
+    (callers report it as missing).
+    """
+    from civility.training.build_data import load_recipe, resolve_datasets_root
+    from civility.training.corpora.spec import MappingError
+
     env = os.environ.get(DATASETS_ENV)
-    return Path(env) if env else repo_root().parent / "shared" / "datasets"
+    if env:
+        return Path(env)
+    try:
+        return resolve_datasets_root(load_recipe())
+    except MappingError:
+        return repo_root().parent / "shared" / "datasets"
 
 
 class _Strict(BaseModel):
