@@ -20,7 +20,8 @@ from civility.service.policy import Policy
 from civility.service.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
+    """Cheap accessors are async: sync dependencies cost a thread-pool hop each per request."""
     settings: Settings = request.app.state.settings
     return settings
 
@@ -31,26 +32,28 @@ def get_db(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_models(request: Request) -> ModelPool:
+async def get_models(request: Request) -> ModelPool:
     pool: ModelPool = request.app.state.models
     return pool
 
 
-def get_batcher(request: Request) -> MicroBatcher:
-    return get_models(request).default()
+async def get_batcher(request: Request) -> MicroBatcher:
+    pool: ModelPool = request.app.state.models
+    return pool.default()
 
 
-def get_scorer(request: Request) -> ScoringModel:
+async def get_scorer(request: Request) -> ScoringModel:
     """The default model (503 while it is not loaded)."""
-    return get_batcher(request).model
+    pool: ModelPool = request.app.state.models
+    return pool.default().model
 
 
-def get_policy(request: Request) -> Policy:
+async def get_policy(request: Request) -> Policy:
     policy: Policy = request.app.state.policy
     return policy
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
