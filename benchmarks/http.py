@@ -3,8 +3,9 @@
 Starts `civility serve` in a subprocess (real uvicorn + httptools/uvloop, a real API key and
 SQLite database), then measures in the same run:
 
-* in-process: single-comment latency (p50/p95) and batched throughput of the same scorer,
-  with as many ONNX threads in total as the server has workers (one thread per worker);
+* in-process: single-comment latency (p50/p95) of the scorer exactly as one server worker runs it
+  (the same ONNX intra-op thread count, ``--onnx-threads``), and batched throughput with as many
+  ONNX threads in total as the whole server has (workers x onnx threads);
 * HTTP: single-comment latency on one keep-alive connection, and throughput with 1, 8 and
   32 concurrent keep-alive clients (a small asyncio HTTP/1.1 load generator, so the client
   costs little CPU next to the server).
@@ -13,7 +14,12 @@ Prints ratios against the targets (HTTP p50 within 2x of in-process p50; through
 clients at least 70% of in-process batched throughput). Timings on shared machines vary by
 up to ~40% between runs: compare the ratios from one run.
 
-    .venv/bin/python benchmarks/http.py [--model REF] [--workers N] [--json OUT]
+    .venv/bin/python benchmarks/http.py [--model REF] [--workers N] [--onnx-threads T] [--json OUT]
+
+A single request is served by one worker's scorer, so the latency ratio compares like with like:
+HTTP p50 against the same scorer (same threads) called directly. Up to 2026-11-21 the in-process
+figure used workers x threads ONNX threads, i.e. it compared a 1-thread worker against a 2-thread
+scorer; that asymmetry alone was worth about 1.5x on 2 cores.
 """
 
 from __future__ import annotations
@@ -83,6 +89,7 @@ class Throughput:
 class Report:
     model: str
     workers: int
+    onnx_threads: int
     cpu_count: int
     in_process_single: Latency | None = None
     in_process_batched_per_second: float = 0.0
@@ -103,11 +110,11 @@ def latency(samples_s: list[float]) -> Latency:
 
 
 def measure_in_process(
-    model: str | None, threads: int, singles: int, batch_size: int, batches: int
+    model: str | None, single_threads: int, batch_threads: int, singles: int, batch_size: int, batches: int
 ) -> tuple[str, Latency, float]:
     from civility.model.scorer import Scorer
 
-    scorer = Scorer.load(model, precision="int8", threads=threads)
+    scorer = Scorer.load(model, precision="int8", threads=single_threads)
     for text in COMMENTS:
         scorer.score([text])
     samples: list[float] = []
@@ -116,6 +123,8 @@ def measure_in_process(
         start = time.perf_counter()
         scorer.score([text])
         samples.append(time.perf_counter() - start)
+    if batch_threads != single_threads:
+        scorer = Scorer.load(model, precision="int8", threads=batch_threads)
     batch = [COMMENTS[i % len(COMMENTS)] for i in range(batch_size)]
     scorer.score(batch)
     start = time.perf_counter()
@@ -250,8 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model", default=None, help="Model ref or bundle directory (default bundle if omitted)."
     )
+    parser.add_argument("--workers", type=int, default=1, help="Server worker processes.")
     parser.add_argument(
-        "--workers", type=int, default=1, help="Server worker processes (one ONNX thread each)."
+        "--onnx-threads",
+        type=int,
+        default=1,
+        help="ONNX intra-op threads per worker (CIVILITY_ONNX_THREADS).",
     )
     parser.add_argument("--singles", type=int, default=300, help="Sequential single-comment requests.")
     parser.add_argument("--seconds", type=float, default=8.0, help="Duration of each throughput run.")
@@ -261,14 +274,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     ref, single, batched = measure_in_process(
-        args.model, args.workers, args.singles, args.batch_size, batches=20
+        args.model,
+        args.onnx_threads,
+        args.workers * args.onnx_threads,
+        args.singles,
+        args.batch_size,
+        batches=20,
     )
-    report = Report(model=ref, workers=args.workers, cpu_count=os.cpu_count() or 0)
+    report = Report(
+        model=ref, workers=args.workers, onnx_threads=args.onnx_threads, cpu_count=os.cpu_count() or 0
+    )
     report.in_process_single = single
     report.in_process_batched_per_second = batched
     report.in_process_batch_size = args.batch_size
     print(
-        f"model {ref}; in-process single p50 {single.p50_ms:.2f} ms p95 {single.p95_ms:.2f} ms; "
+        f"model {ref}; {args.workers} worker(s) x {args.onnx_threads} ONNX thread(s); "
+        f"in-process single p50 {single.p50_ms:.2f} ms p95 {single.p95_ms:.2f} ms; "
         f"batched ({args.batch_size}) {batched:.0f} comments/s",
         flush=True,
     )
@@ -278,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             **os.environ,
             "CIVILITY_HOME": tmp,
             "OMP_NUM_THREADS": "1",
+            "CIVILITY_ONNX_THREADS": str(args.onnx_threads),
             "CIVILITY_LOG_LEVEL": "WARNING",
             "CIVILITY_RATE_LIMIT": "10000000/minute",  # measure the service, not the per-key limit
         }
