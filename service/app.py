@@ -19,6 +19,7 @@ from civility.service.batcher import ScoringModel
 from civility.service.db import make_engine, session_factory, upgrade_database
 from civility.service.errors import install_exception_handlers
 from civility.service.logging import configure_logging
+from civility.service.login_throttle import LoginThrottle
 from civility.service.metrics import Metrics
 from civility.service.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from civility.service.model_pool import Loader, ModelPool
@@ -93,6 +94,13 @@ def create_app(
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     app.state.rate_limiter = RateLimiter(
         settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_namespace
+    )
+    app.state.login_throttle = LoginThrottle(
+        per_address=settings.login_failures_per_address,
+        per_account=settings.login_failures_per_account,
+        storage_uri=settings.rate_limit_storage,
+        namespace=settings.rate_limit_namespace,
+        metrics=metrics,
     )
 
     install_exception_handlers(app)

@@ -54,6 +54,12 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="max",
         )
+        self.login_lockouts = Counter(
+            "civility_login_lockouts",
+            "Moderator web sign-in lockouts started (a failed-attempt limit used up), by scope.",
+            ["scope"],
+            registry=self.registry,
+        )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()

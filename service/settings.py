@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from limits import RateLimitItem, parse_many
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -33,6 +34,16 @@ def _yaml_config_path() -> Path | None:
         return path
     shipped = configs_dir() / "service.yaml"
     return shipped if shipped.is_file() else None
+
+
+def parse_limit(value: str) -> RateLimitItem:
+    """One limit in ``limits`` syntax (``"5/15 minutes"``) allowing at least one event."""
+    items = parse_many(value)
+    if len(items) != 1:
+        raise ValueError(f"expected one limit such as '5/15 minutes', got {value!r}")
+    if items[0].amount < 1:
+        raise ValueError(f"a limit must allow at least one attempt, got {value!r}")
+    return items[0]
 
 
 class Settings(BaseSettings):
@@ -81,6 +92,15 @@ class Settings(BaseSettings):
         default="memory://", description="limits storage URI; redis://host:6379 shares limits between workers"
     )
     rate_limit_namespace: str = Field(default="civility", description="Prefix of rate-limit keys in storage.")
+    login_failures_per_address: str = Field(
+        default="10/15 minutes",
+        description="Failed /moderate/login attempts allowed per client address (limits syntax), "
+        "then every attempt from it is refused until the oldest failure is older than the window.",
+    )
+    login_failures_per_account: str = Field(
+        default="5/15 minutes",
+        description="Failed /moderate/login attempts allowed per submitted username, from any address.",
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins; empty = off.")
     session_secret: SecretStr | None = Field(default=None, description="Secret for web login sessions.")
 
@@ -119,6 +139,12 @@ class Settings(BaseSettings):
     @classmethod
     def _strip(cls, value: str | None) -> str | None:
         return value.strip() if value else None
+
+    @field_validator("login_failures_per_address", "login_failures_per_account")
+    @classmethod
+    def _one_limit(cls, value: str) -> str:
+        parse_limit(value)
+        return value
 
     @property
     def resolved_database_url(self) -> str:

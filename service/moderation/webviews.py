@@ -10,12 +10,25 @@ from civility.service.moderation.config import ModerationConfig
 from civility.service.moderation.highlight import Segment, segments
 from civility.service.moderation.queue import QueueFilter
 from civility.service.moderation.schemas import CommentOut, QueueCounts
+from civility.service.moderation.webforms import LABEL_VALUES
 
 HIGH, MEDIUM = 0.8, 0.5  # score-bar colour bands (display only)
 
 
 def label_title(label: str) -> str:
     return label.replace("_", " ").capitalize()
+
+
+def corrections_text(labels: dict[str, float] | None) -> str:
+    """Corrected labels for display, in label order: ``Threat: yes, Insult: no`` (others as numbers)."""
+    if not labels:
+        return ""
+    names = {value: name for name, value in LABEL_VALUES.items()}
+    order = {label: index for index, label in enumerate(label_ids())}
+    return ", ".join(
+        f"{label_title(label)}: {names.get(score, f'{score:g}')}"
+        for label, score in sorted(labels.items(), key=lambda item: order.get(item[0], len(order)))
+    )
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ Every POST checks the session's CSRF token.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -23,6 +23,7 @@ from civility.service.db.base import utcnow
 from civility.service.db.keys import Role, find_active_key
 from civility.service.deps import SessionDep, SettingsDep
 from civility.service.errors import ApiError
+from civility.service.login_throttle import LoginThrottle
 from civility.service.moderation import decisions
 from civility.service.moderation.accounts import authenticate_password
 from civility.service.moderation.audit import Actor, audit_trail
@@ -40,6 +41,7 @@ from civility.service.moderation.queue import (
     queue_counts,
 )
 from civility.service.moderation.schemas import BulkDecisionIn, BulkItem, DecisionIn
+from civility.service.moderation.webforms import LABEL_CHOICES, corrected_labels, is_label_field
 from civility.service.moderation.websession import (
     check_csrf,
     csrf_token,
@@ -49,10 +51,11 @@ from civility.service.moderation.websession import (
     pop_flashes,
     web_principal,
 )
-from civility.service.moderation.webviews import card_view, label_title, queue_url, tabs
+from civility.service.moderation.webviews import card_view, corrections_text, label_title, queue_url, tabs
 from civility.service.settings import Settings
 
 BASE = "/moderate"
+DETAIL_VIEW = "detail"  # the ``view`` form field of a card on its comment page (vs. the queue)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 STATIC_DIR = WEB_DIR / "static"
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
@@ -66,6 +69,10 @@ templates = Jinja2Templates(
     )
 )
 templates.env.filters["label_title"] = label_title
+templates.env.filters["corrections"] = corrections_text
+templates.env.globals["label_ids"] = label_ids
+templates.env.globals["label_choices"] = LABEL_CHOICES
+templates.env.globals["detail_view"] = DETAIL_VIEW
 
 router = APIRouter(prefix=BASE, include_in_schema=False)
 
@@ -163,28 +170,44 @@ def login(
     check_csrf(request, csrf_token)
     principal: Principal | None = None
     account: str | None = None
-    if api_key.strip():
-        key = find_active_key(session, api_key.strip())
-        if key is not None:
-            principal = Principal(key_id=key.id, name=key.name, role=Role.parse(key.role))
-    elif username.strip() and password:
-        found = authenticate_password(session, username.strip(), password)
-        if found is not None:
-            principal = Principal(key_id=None, name=found.username, role=Role.parse(found.role))
-            account = found.username
-            session.commit()
-    if principal is None or not principal.allows(Role.moderator):
-        error = (
-            "That key or login does not have the moderator role."
-            if principal is not None
-            else "Unknown API key, or wrong username or password."
-        )
-        return _render(
-            request,
-            "login.html",
-            _context(request, None, config, next=_safe_next(next), error=error),
-            status_code=401 if principal is None else 403,
-        )
+    key_text, user = api_key.strip(), username.strip()
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = request.client.host if request.client else "unknown"
+    # Failed attempts are limited per address and, for password sign-ins, per username. During a
+    # lockout every attempt is refused before the credentials are looked at, right or wrong.
+    with throttle.attempt(address, None if key_text else user) as attempt:
+        if attempt.lockout is not None:
+            response = _render(
+                request,
+                "login.html",
+                _context(request, None, config, next=_safe_next(next), error=attempt.lockout.message),
+                status_code=429,
+            )
+            response.headers["Retry-After"] = str(attempt.lockout.retry_after)
+            return response
+        if key_text:
+            key = find_active_key(session, key_text)
+            if key is not None:
+                principal = Principal(key_id=key.id, name=key.name, role=Role.parse(key.role))
+        elif user and password:
+            found = authenticate_password(session, user, password)
+            if found is not None:
+                principal = Principal(key_id=None, name=found.username, role=Role.parse(found.role))
+                account = found.username
+                session.commit()
+        if principal is None or not principal.allows(Role.moderator):
+            attempt.failed()
+            error = (
+                "That key or login does not have the moderator role."
+                if principal is not None
+                else "Unknown API key, or wrong username or password."
+            )
+            return _render(
+                request,
+                "login.html",
+                _context(request, None, config, next=_safe_next(next), error=error),
+                status_code=401 if principal is None else 403,
+            )
     log_in(request, principal, account=account)
     flash(request, f"Signed in as {principal.name}.", "success")
     return RedirectResponse(_safe_next(next), status_code=303)
@@ -274,12 +297,34 @@ def queue_page(
     )
 
 
-def _card_html(request: Request, comment_id: int, session: Session, config: ModerationConfig) -> str:
+def _comment_url(comment_id: int) -> str:
+    return f"{BASE}/comments/{comment_id}"
+
+
+def _card_html(
+    request: Request, comment_id: int, session: Session, config: ModerationConfig, *, detail: bool = False
+) -> str:
+    """A card re-rendered after an action, as the page it sits on shows it (queue or comment page)."""
     card = card_view(comment_out(get_comment(session, comment_id)), config)
     template = templates.env.get_template("_card.html")
     return template.render(
-        card=card, base=BASE, csrf_token=csrf_token(request), reject_reasons=config.reject_reasons
+        card=card,
+        base=BASE,
+        csrf_token=csrf_token(request),
+        reject_reasons=config.reject_reasons,
+        detail=detail,
+        selectable=not detail,
+        return_to=_comment_url(comment_id) if detail else None,
     )
+
+
+async def _label_fields(request: Request) -> list[tuple[str, Any]]:
+    """The ``label.<id>`` fields of a decision form (the form is already parsed and cached)."""
+    form = await request.form()
+    return [(name, value) for name, value in form.multi_items() if is_label_field(name)]
+
+
+LabelFieldsDep = Annotated[list[tuple[str, Any]], Depends(_label_fields)]
 
 
 def _action_response(
@@ -313,18 +358,44 @@ def decide(
     settings: SettingsDep,
     session: SessionDep,
     config: ModerationConfigDep,
+    label_fields: LabelFieldsDep,
     csrf_token: str = Form(default=""),
     action: str = Form(),
     version: int = Form(),
     reason_code: str = Form(default=""),
     explanation: str = Form(default=""),
     return_to: str = Form(default=BASE),
+    view: str = Form(default=""),
 ) -> Response:
     check_csrf(request, csrf_token)
     try:
         principal = _require(request, settings, session)
     except LoginRequired:
         return _unauthenticated(request)
+    detail = view == DETAIL_VIEW
+    try:
+        labels = corrected_labels(label_fields)
+    except InvalidInput as error:
+        # Only a tampered or broken form gets here (the page offers yes / no / not set): refuse
+        # the whole decision with an error page, nothing is written.
+        if _wants_json(request):
+            return JSONResponse(
+                {"ok": False, "message": error.message, "error": error.to_dict(), "html": None},
+                status_code=error.status_code,
+            )
+        return _render(
+            request,
+            "error.html",
+            _context(
+                request,
+                principal,
+                config,
+                title="Decision not recorded",
+                message=f"Corrected labels: {error.message}. Nothing was changed.",
+                back=_safe_next(return_to),
+            ),
+            status_code=error.status_code,
+        )
     try:
         if action not in ("approve", "reject"):
             raise InvalidInput(f"unknown action {action!r}", field="action")
@@ -333,6 +404,7 @@ def decide(
             version=version,
             reason_code=reason_code or None,
             explanation=explanation.strip() or None,
+            labels=labels,
         )
         comment = decisions.decide(session, config, comment_id, decision, Actor.of(principal))
     except ModerationError as error:
@@ -341,7 +413,7 @@ def decide(
         if error.status_code in (404,):
             payload["html"] = None
         else:
-            payload["html"] = _card_html(request, comment_id, session, config)
+            payload["html"] = _card_html(request, comment_id, session, config, detail=detail)
         return _action_response(
             request,
             ok=False,
@@ -360,7 +432,7 @@ def decide(
             "id": comment_id,
             "status": comment.status,
             "version": comment.version,
-            "html": _card_html(request, comment_id, session, config),
+            "html": _card_html(request, comment_id, session, config, detail=detail),
         },
     )
 
@@ -375,17 +447,23 @@ def undo(
     csrf_token: str = Form(default=""),
     version: int = Form(),
     return_to: str = Form(default=BASE),
+    view: str = Form(default=""),
 ) -> Response:
     check_csrf(request, csrf_token)
     try:
         principal = _require(request, settings, session)
     except LoginRequired:
         return _unauthenticated(request)
+    detail = view == DETAIL_VIEW
     try:
         comment = decisions.undo(session, config, comment_id, version=version, actor=Actor.of(principal))
     except ModerationError as error:
         session.rollback()
-        html = _card_html(request, comment_id, session, config) if error.status_code != 404 else None
+        html = (
+            _card_html(request, comment_id, session, config, detail=detail)
+            if error.status_code != 404
+            else None
+        )
         return _action_response(
             request,
             ok=False,
@@ -403,7 +481,7 @@ def undo(
             "id": comment_id,
             "status": comment.status,
             "version": comment.version,
-            "html": _card_html(request, comment_id, session, config),
+            "html": _card_html(request, comment_id, session, config, detail=detail),
         },
     )
 

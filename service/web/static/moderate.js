@@ -11,6 +11,7 @@
   const selectAll = document.getElementById("select-all");
   const selectedCount = document.getElementById("selected-count");
   const bulkForm = document.getElementById("bulk-form");
+  const dialogCorrections = rejectDialog?.querySelector("[data-dialog-corrections]") || null;
   let current = -1;
   let rejectTargets = null; // cards the reject dialog applies to
   let rejectBulk = false; // true: reject every selected card (bulk), false: the one target card
@@ -85,12 +86,24 @@
     return { status: response.status, data };
   }
 
-  async function decide(card, action, reason, explanation, advance = true) {
+  // Corrected labels under root: the checked "yes" / "no" radios named label.<id> ("not set" sends nothing).
+  function labelCorrections(root) {
+    const fields = {};
+    root?.querySelectorAll('input[type="radio"][name^="label."]:checked').forEach((input) => {
+      if (input.value) fields[input.name] = input.value;
+    });
+    return fields;
+  }
+
+  // labels: the corrections to send; by default the card's own "Correct labels" fieldset (comment page).
+  async function decide(card, action, reason, explanation, advance = true, labels = null) {
     if (!card) return;
     const index = cards().indexOf(card);
     const fields = { action, version: card.dataset.version };
     if (reason) fields.reason_code = reason;
     if (explanation) fields.explanation = explanation;
+    if (card.dataset.view) fields.view = card.dataset.view;
+    Object.assign(fields, labels || labelCorrections(card.querySelector("[data-corrections]")));
     const { data } = await post(card.querySelector('form[data-action="approve"]').getAttribute("action"), fields);
     const fresh = replaceCard(card, data.html);
     flash(data.message || (data.ok ? "Done." : "Failed."), data.ok ? "success" : "error");
@@ -103,7 +116,9 @@
     const form = card.querySelector('form[data-action="undo"]');
     if (!form) { flash("Nothing to undo on this comment.", "info"); return; }
     const index = cards().indexOf(card);
-    const { data } = await post(form.getAttribute("action"), { version: card.dataset.version });
+    const fields = { version: card.dataset.version };
+    if (card.dataset.view) fields.view = card.dataset.view;
+    const { data } = await post(form.getAttribute("action"), fields);
     replaceCard(card, data.html);
     flash(data.message, data.ok ? "success" : "error");
     setCurrent(index, true);
@@ -140,6 +155,16 @@
     const label = rejectDialog.querySelector("[data-reject-target]");
     if (label) label.textContent = targets.length === 1 ? "comment " + targets[0].dataset.id : targets.length + " comments";
     rejectForm.reset();
+    if (dialogCorrections) {
+      // Corrections are per comment: not for bulk, and not twice when the card has its own (comment page).
+      const card = targets.length === 1 ? targets[0] : null;
+      dialogCorrections.hidden = !card || isBulk || !!card.querySelector("[data-corrections]");
+      dialogCorrections.open = false;
+      dialogCorrections.querySelectorAll(".correction").forEach((row) => {
+        const score = card?.querySelector('li.score[data-label="' + row.dataset.label + '"] .score-value');
+        row.querySelector("[data-model-score]").textContent = score ? "model " + score.textContent : "";
+      });
+    }
     rejectDialog.showModal();
     rejectForm.querySelector('input[name="reason_code"]:checked')?.focus();
   }
@@ -150,7 +175,7 @@
         const radios = rejectForm.querySelectorAll('input[name="reason_code"]');
         const radio = radios[Number(event.key) - 1];
         if (radio) { radio.checked = true; radio.focus(); event.preventDefault(); }
-      } else if (event.key === "Enter" && event.target.tagName !== "TEXTAREA" && event.target.tagName !== "BUTTON") {
+      } else if (event.key === "Enter" && !["TEXTAREA", "BUTTON", "SUMMARY"].includes(event.target.tagName)) {
         event.preventDefault();
         rejectForm.requestSubmit(rejectForm.querySelector('button[value="confirm"]'));
       }
@@ -170,8 +195,9 @@
         openReject(targets, rejectBulk);
         return;
       }
+      const labels = dialogCorrections && !dialogCorrections.hidden ? labelCorrections(dialogCorrections) : null;
       if (rejectBulk) await bulk("reject", reason, explanation);
-      else await decide(targets[0], "reject", reason, explanation);
+      else await decide(targets[0], "reject", reason, explanation, true, labels);
     });
   }
 
