@@ -269,3 +269,75 @@ def test_default_recipe_meets_the_training_budget_and_validation_needs() -> None
     held_out = set(evaluation["text"].map(dedup_key))
     for split in ("train", "validation"):
         assert not splits[split]["text"].map(dedup_key).isin(held_out).any(), split
+
+
+def test_implied_negatives_fill_only_unannotated_labels_of_clearly_clean_train_rows(
+    fixture_corpora: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from datasets import load_from_disk
+
+    root, specs = fixture_corpora
+    rule = {"source": "toxicity", "at_most": 0.1, "targets": ["identity_attack", "threat"]}
+    result = build(recipe(root, implied_negatives=[rule]), root, tmp_path / "out", specs_dir=specs)
+    dataset = load_from_disk(str(result.output))
+    frames = {split: dataset[split].to_pandas() for split in dataset}
+
+    train = frames["train"]
+    clean = train[train["toxicity"] == 0.0]
+    toxic = train[train["toxicity"] == 1.0]
+    assert len(clean) and len(toxic)
+    # a clearly non-toxic comment is not an identity attack or a threat...
+    assert (clean["identity_attack"] == 0.0).all() and (clean["threat"] == 0.0).all()
+    # ...a toxic one may be either, so it stays unannotated; labels outside the rule stay missing
+    news_toxic = toxic[toxic["corpus"] == "news"]
+    assert news_toxic["threat"].isna().all() and news_toxic["identity_attack"].isna().all()
+    assert train["insult"].isna().all()
+    # rows without a toxicity annotation are untouched (hate annotates identity_attack only)
+    hate = train[train["corpus"] == "hate"]
+    assert hate["threat"].isna().all() and hate["toxicity"].isna().all()
+    # evaluation splits keep exactly what raters annotated
+    for split in ("validation", "test"):
+        news = frames[split][frames[split]["corpus"] == "news"]
+        assert len(news) and news["threat"].isna().all()
+
+    stats = json.loads((result.output / "stats.json").read_text(encoding="utf-8"))
+    filled = stats["implied_negatives"]["filled_before_caps"]["train"]
+    assert filled["threat"] == len(clean)
+
+
+def test_identity_mentioning_clean_train_rows_are_upweighted(
+    fixture_corpora: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from datasets import load_from_disk
+
+    root, specs = fixture_corpora
+    recipe_ = recipe(root, identity_negative_weight=3.0, identity_negative_max=0.2)
+    result = build(recipe_, root, tmp_path / "out", specs_dir=specs)
+    dataset = load_from_disk(str(result.output))
+    reweighted = 0
+    for split in dataset:
+        frame = dataset[split].to_pandas()
+        base = frame["corpus"].map({"news": 1.0, "hate": 0.5})
+        clean_mention = frame["text"].str.contains("(?i)muslim|women") & (frame["toxicity"] <= 0.2)
+        expected = base.where(~(clean_mention & (split == "train")), base * 3.0)
+        assert frame["weight"].tolist() == pytest.approx(expected.tolist()), split
+        reweighted += int((clean_mention & (split == "train")).sum())
+    # this seed puts the clean "Muslims are my neighbours" comment in train
+    assert reweighted == 1
+    stats = json.loads((result.output / "stats.json").read_text(encoding="utf-8"))
+    assert stats["identity_negatives_reweighted"]["rows"] == 1
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"source": "toxicity", "at_most": 0.1, "targets": ["toxicity"]}, "cannot imply itself"),
+        ({"source": "toxicity", "at_most": 0.1, "targets": ["no_such_label"]}, "unknown label"),
+        ({"source": "toxicity", "at_most": 0.6, "targets": ["threat"]}, "less than 0.5"),
+    ],
+)
+def test_recipe_rejects_bad_implied_negative_rules(
+    tmp_path: Path, rule: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        recipe(tmp_path, implied_negatives=[rule])

@@ -12,7 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from civility.training.corpora.mixing import (
     cap_rows,
     dedup_key,
     deduplicate,
+    imply_negatives,
     priority_rank,
 )
 from civility.training.corpora.report import (
@@ -55,6 +56,24 @@ class CorpusEntry(BaseModel):
     test_cap: int | None = Field(default=None, ge=1)
 
 
+SplitName = Literal["train", "validation", "test"]
+
+
+def _train_only() -> list[SplitName]:
+    return ["train"]
+
+
+class ImpliedNegatives(BaseModel):
+    """Labels that are kinds of ``source``: unannotated ones become 0 where ``source`` is clearly 0."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    at_most: float = Field(ge=0.0, lt=0.5)
+    targets: list[str] = Field(min_length=1)
+    splits: list[SplitName] = Field(default_factory=_train_only)
+
+
 class DataRecipe(BaseModel):
     """``configs/data.yaml``."""
 
@@ -69,6 +88,9 @@ class DataRecipe(BaseModel):
     test: float = Field(default=0.1, ge=0.0, lt=1.0)
     priority_labels: list[str] = Field(default_factory=list)
     identity_negative_labels: list[str] = Field(default_factory=list)
+    implied_negatives: list[ImpliedNegatives] = Field(default_factory=list)
+    identity_negative_weight: float = Field(default=1.0, ge=1.0)
+    identity_negative_max: float = Field(default=0.2, ge=0.0, lt=0.5)
     corpora: list[CorpusEntry] = Field(min_length=1)
     evaluation_only: list[str] = Field(default_factory=list)
     excluded: dict[str, str] = Field(default_factory=dict)
@@ -82,9 +104,18 @@ class DataRecipe(BaseModel):
         both = sorted(set(names) & set(self.evaluation_only))
         if both:
             raise ValueError(f"evaluation-only corpora cannot be in the training mix: {both}")
-        unknown = sorted(set(self.priority_labels + self.identity_negative_labels) - set(label_ids()))
+        implied = [label for rule in self.implied_negatives for label in [rule.source, *rule.targets]]
+        unknown = sorted(
+            set(self.priority_labels + self.identity_negative_labels + implied) - set(label_ids())
+        )
         if unknown:
-            raise ValueError(f"unknown label(s) in priority_labels / identity_negative_labels: {unknown}")
+            raise ValueError(
+                "unknown label(s) in priority_labels / identity_negative_labels / implied_negatives: "
+                f"{unknown}"
+            )
+        for rule in self.implied_negatives:
+            if rule.source in rule.targets:
+                raise ValueError(f"implied_negatives: {rule.source} cannot imply itself")
         for entry in self.corpora:
             if self.fractions(entry)[0] + self.fractions(entry)[1] >= 1.0:
                 raise ValueError(f"{entry.name}: validation + test fractions must be below 1")
@@ -207,6 +238,25 @@ def assemble(
 
     pattern = identity_pattern(recipe.identity_terms)
     mentions = merged["text"].map(lambda text: bool(pattern.search(text)))
+    implied: dict[str, dict[str, int]] = {}
+    for rule in recipe.implied_negatives:
+        for rule_split in rule.splits:
+            rows = merged["split"] == rule_split
+            part, filled = imply_negatives(merged[rows], rule.source, rule.at_most, rule.targets)
+            merged.loc[rows, list(labels)] = part[list(labels)]
+            counts = implied.setdefault(rule_split, {})
+            for target, n in filled.items():
+                counts[target] = counts.get(target, 0) + n
+    # Loss weight of train rows that mention an identity term and that raters judged clearly not toxic
+    # (Dixon et al. 2018: such rows are rare in abuse corpora, so a model learns the mention itself).
+    reweighted = (
+        (merged["split"] == "train")
+        & mentions
+        & merged["toxicity"].notna()
+        & (merged["toxicity"] <= recipe.identity_negative_max)
+    )
+    if recipe.identity_negative_weight != 1.0:
+        merged.loc[reweighted, "weight"] = merged.loc[reweighted, "weight"] * recipe.identity_negative_weight
     splits: dict[str, pd.DataFrame] = {}
     for split in SPLITS:
         parts = []
@@ -248,6 +298,15 @@ def assemble(
         "weights": weights,
         "identity_terms": recipe.identity_terms,
         "evaluation_only": recipe.evaluation_only,
+        "identity_negatives_reweighted": {
+            "rows": int(reweighted.sum()),
+            "factor": recipe.identity_negative_weight,
+            "toxicity_at_most": recipe.identity_negative_max,
+        },
+        "implied_negatives": {
+            "rules": [rule.model_dump() for rule in recipe.implied_negatives],
+            "filled_before_caps": implied,
+        },
     }
     stats["corpora"] = corpus_stats(splits, specs, labels, recipe.positive_threshold)
     stats["sources"] = [

@@ -93,6 +93,30 @@ def priority_rank(
     return rank
 
 
+def imply_negatives(
+    frame: pd.DataFrame, source: str, at_most: float, targets: Sequence[str]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Fill *unannotated* ``targets`` with 0 on rows whose ``source`` label is at most ``at_most``.
+
+    The target labels are kinds of the source label (an identity attack or a threat is toxic), so a row
+    that raters judged clearly not ``source`` is not any of them either. Annotated values are never
+    changed. Returns the new frame and, per target label, how many cells were filled.
+    """
+    out = frame.copy()
+    if source not in out.columns:
+        return out, {target: 0 for target in targets}
+    clear = out[source].notna() & (out[source] <= at_most)
+    filled: dict[str, int] = {}
+    for target in targets:
+        if target not in out.columns:
+            filled[target] = 0
+            continue
+        cells = clear & out[target].isna()
+        out.loc[cells, target] = 0.0
+        filled[target] = int(cells.sum())
+    return out, filled
+
+
 def cap_rows(frame: pd.DataFrame, cap: int | None, seed: int, rank: np.ndarray | None = None) -> pd.DataFrame:
     """Keep at most ``cap`` rows: lower ``rank`` first, a seeded random sample within a rank."""
     if cap is None or len(frame) <= cap:
