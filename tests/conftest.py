@@ -366,3 +366,37 @@ def run_live_server(app: Any) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+# -- browser tests: Debian Chromium driven by Playwright (never `playwright install`) -----------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def live(web_app: Any, live_server: Callable[..., Any]) -> Iterator[Any]:
+    """The module's ``web_app`` served by a real uvicorn on a free loopback port."""
+    with live_server(web_app) as server:
+        yield server
+
+
+@pytest.fixture
+def chromium(live: Any) -> Iterator[Any]:
+    """Headless Debian Chromium. Started after the app exists: Playwright's sync API keeps an event
+    loop on this thread, which must not be the one the app's scoring tasks are bound to."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian chromium is required: apt-get install -y chromium chromium-driver")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
-from test_web_ui import CHROMIUM, CHROMIUM_ARGS
 
 from civility.model.labels import label_ids
 
@@ -157,25 +156,6 @@ def test_not_set_sends_no_correction_and_set_labels_are_recorded(
 
 
 # ---------------------------------------------------------------- browser (slow) --------------
-
-
-@pytest.fixture
-def live(web_app: Any, live_server: Callable[..., Any]) -> Iterator[Any]:
-    with live_server(web_app) as server:
-        yield server
-
-
-@pytest.fixture
-def chromium(live: Any) -> Iterator[Any]:
-    """Headless Debian Chromium, started after the app exists (see tests/test_web_ui.py)."""
-    if not CHROMIUM.exists():
-        pytest.fail("Debian chromium is required: apt-get install -y chromium chromium-driver")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ headless Chromium (Debian's /usr/bin/chromium driven by Playwright) against a li
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +16,6 @@ from playwright.sync_api import expect
 from civility.service.db.keys import Role
 from civility.service.moderation.accounts import create_account
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 XSS_TEXT = 'Council <script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> & more'
 SEED_TEXTS = [
@@ -162,26 +153,6 @@ def test_password_accounts_can_sign_in_and_disabled_ones_cannot(web_app: Any) ->
 
 
 # ---------------------------------------------------------------- browser (slow) --------------
-
-
-@pytest.fixture
-def live(web_app: Any, live_server: Callable[..., Any]) -> Iterator[Any]:
-    with live_server(web_app) as server:
-        yield server
-
-
-@pytest.fixture
-def chromium(live: Any) -> Iterator[Any]:
-    """Headless Debian Chromium. Started after the app exists: Playwright's sync API keeps an event
-    loop on this thread, which must not be the one the app's scoring tasks are bound to."""
-    if not CHROMIUM.exists():
-        pytest.fail("Debian chromium is required: apt-get install -y chromium chromium-driver")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _cards(page: Any) -> list[str]:
