@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from civility.model.labels import label_ids
 from civility.training.build_data import DataRecipe, assemble, build, load_recipe, register_build_data
-from civility.training.corpora import load_corpus, load_corpus_spec
+from civility.training.corpora import MappingError, load_corpus, load_corpus_spec
 from civility.training.corpora.mixing import assign_splits, cap_rows, dedup_key, deduplicate
 
 SHARED_DATASETS = Path(os.environ.get("CIVILITY_DATASETS_DIR", "/work/shared/datasets"))
@@ -219,6 +219,13 @@ def test_cli_reports_bad_input_without_traceback(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["build-data", "--config", str(bad)])
     assert result.exit_code == 2
     assert "invalid recipe" in result.output and "Traceback" not in result.output
+    broken = tmp_path / "broken.yaml"  # a YAML syntax error, not just a schema error
+    broken.write_text("caveats:\n  - whoTarget = 0 means: not a group: x\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["build-data", "--config", str(broken)])
+    assert result.exit_code == 2
+    assert "invalid recipe" in result.output and "line 2" in result.output
+    with pytest.raises(MappingError, match="invalid mapping file"):
+        load_corpus_spec(broken)
     missing = CliRunner().invoke(
         app, ["build-data", "--datasets", str(tmp_path / "nowhere"), "--corpus", "no_such_corpus"]
     )

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 import typer
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from civility.model.labels import label_ids
@@ -133,7 +134,7 @@ def load_recipe(path: str | Path | None = None) -> DataRecipe:
         raise MappingError(f"recipe not found: {source}")
     try:
         return DataRecipe.model_validate(load_yaml(source))
-    except ValidationError as exc:
+    except (ValidationError, yaml.YAMLError) as exc:
         raise MappingError(f"invalid recipe {source}:\n{exc}") from exc
 
 

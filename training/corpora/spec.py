@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from civility.model.labels import label_ids
@@ -187,5 +188,5 @@ def load_corpus_spec(name_or_path: str | Path) -> CorpusSpec:
         raise MappingError(f"no mapping file for corpus {name_or_path!r} (looked for {path})")
     try:
         return CorpusSpec.model_validate(load_yaml(path))
-    except ValueError as exc:
+    except (ValueError, yaml.YAMLError) as exc:  # pydantic's ValidationError is a ValueError
         raise MappingError(f"invalid mapping file {path}:\n{exc}") from exc
