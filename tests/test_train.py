@@ -21,6 +21,7 @@ from civility.training.trainer_data import (
     TrainingDataError,
     bucketed_batches,
     encode,
+    hold_out_corpora,
     read_label_records,
 )
 
@@ -101,6 +102,28 @@ def test_tiny_corpus_keeps_missing_labels_missing(tiny_corpus) -> None:  # type:
     assert encoded.targets.shape == (len(tiny_corpus["train"]), len(labels))
     assert np.isnan(encoded.targets).any()  # some rows annotate only some labels
     assert max(len(ids) for ids in encoded.input_ids) <= 16
+
+
+def test_hold_out_removes_a_corpus_from_everything_training_reads() -> None:
+    from datasets import Dataset, DatasetDict
+
+    def split(corpora: list[str]) -> Dataset:
+        return Dataset.from_dict({"text": [f"{c} {i}" for i, c in enumerate(corpora)], "corpus": corpora})
+
+    corpus = DatasetDict(
+        train=split(["news_a", "news_b", "news_a", "forum"]),
+        validation=split(["news_a", "forum"]),
+        test=split(["news_a", "news_b"]),
+    )
+    kept = hold_out_corpora(corpus, ["news_a"])
+    assert kept["train"]["corpus"] == ["news_b", "forum"]
+    assert kept["validation"]["corpus"] == ["forum"]
+    assert kept["test"]["corpus"] == ["news_a", "news_b"]  # never read by training; kept for evaluation
+    assert hold_out_corpora(corpus, []) is corpus
+    with pytest.raises(TrainingDataError, match="no such corpus.*typo"):
+        hold_out_corpora(corpus, ["typo"])
+    with pytest.raises(TrainingDataError, match="leaves split 'validation' empty"):
+        hold_out_corpora(corpus, ["news_a", "forum"])
 
 
 def test_label_files_are_validated(tmp_path: Path) -> None:

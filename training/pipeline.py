@@ -36,6 +36,7 @@ from civility.training.trainer_data import (
     Encoded,
     append_rows,
     encode,
+    hold_out_corpora,
     read_label_records,
     records_dataset,
 )
@@ -128,13 +129,19 @@ def run_pipeline(
     *,
     data_dir: Path | None = None,
     extra_labels: Sequence[Path] = (),
+    hold_out: Sequence[str] = (),
     resume: bool = False,
     stop_after_steps: int | None = None,
     fmt: BundleFormat | None = None,
     progress: bool = True,
 ) -> PipelineResult:
-    """Train, calibrate and (when ``output_root`` is given and the run was not paused) export."""
+    """Train, calibrate and (when ``output_root`` is given and the run was not paused) export.
+
+    ``hold_out`` corpora are removed from the train and validation rows the run reads (see
+    :func:`hold_out_corpora`), and from the bundle's list of training data.
+    """
     labels = label_ids()
+    corpus = hold_out_corpora(corpus, hold_out)
     data = prepare_data(config, corpus, labels, extra_labels)
     result = train(
         config,
@@ -143,13 +150,13 @@ def run_pipeline(
         labels,
         run_dir,
         resume=resume,
-        digest_extra=[p.name for p in extra_labels],
+        digest_extra=[p.name for p in extra_labels] + [f"hold-out:{name}" for name in sorted(hold_out)],
         stop_after_steps=stop_after_steps,
         progress=progress,
     )
     if result.stop_reason == "paused":
         return PipelineResult(train=result, bundle_dir=None)
-    sources = [s.model_dump() for s in read_data_sources(data_dir)]
+    sources = [s.model_dump() for s in read_data_sources(data_dir) if s.name not in set(hold_out)]
     sources += [
         {
             "name": p.name,

@@ -48,6 +48,14 @@ def train_command(
             "--extra-labels", help="hand/moderator label JSONL appended to the train split (repeatable)"
         ),
     ] = None,
+    hold_out: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--hold-out",
+            help="corpus to leave out of training, early stopping and calibration, to measure how the model "
+            "does on a site it never saw (repeatable)",
+        ),
+    ] = None,
     max_minutes: Annotated[
         float | None, typer.Option(help="time budget for the training loop (overrides the recipe)")
     ] = None,
@@ -104,6 +112,7 @@ def train_command(
             output_root,
             data_dir=data,
             extra_labels=extras,
+            hold_out=list(hold_out or []),
             resume=resume,
             stop_after_steps=stop_after_steps,
             fmt=fmt.value if fmt else None,

@@ -155,6 +155,34 @@ def check_corpus(corpus: DatasetDict, label_set: Sequence[str], *, where: str) -
             raise TrainingDataError(f"{where}: split {split!r} is empty")
 
 
+def hold_out_corpora(corpus: DatasetDict, names: Sequence[str]) -> DatasetDict:
+    """``corpus`` without the rows of the ``names`` corpora in any split the training run reads.
+
+    A held-out corpus stands in for a site the model has never seen: it is neither trained on nor used
+    for early stopping or calibration, so ``civility evaluate`` on its rows measures generalisation to a
+    new site. Test rows are kept (training never reads them).
+    """
+    from datasets import DatasetDict
+
+    if not names:
+        return corpus
+    known = {str(name) for split in corpus.values() for name in split.unique("corpus")}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise TrainingDataError(f"--hold-out: no such corpus in the data: {unknown} (have {sorted(known)})")
+    held = set(names)
+    out = {}
+    for split, ds in corpus.items():
+        if split in ("train", "validation"):
+            ds = ds.filter(lambda batch: [c not in held for c in batch["corpus"]], batched=True)
+        out[split] = ds
+    kept = DatasetDict(out)
+    for split in ("train", "validation"):
+        if len(kept[split]) == 0:
+            raise TrainingDataError(f"--hold-out leaves split {split!r} empty")
+    return kept
+
+
 def append_rows(train: Dataset, extra: Dataset, label_set: Sequence[str]) -> Dataset:
     """``train`` followed by ``extra`` (cast to the same schema)."""
     from datasets import concatenate_datasets
