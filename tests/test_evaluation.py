@@ -13,6 +13,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from civility.model.labels import label_ids
+from civility.service.policy import Policy, PolicyConfig
 from civility.training.evaluation.baselines import map_outputs, run_baseline
 from civility.training.evaluation.bias import (
     IdentityMatcher,
@@ -28,12 +29,15 @@ from civility.training.evaluation.config import (
     BaselineLabelMap,
     BaselineModelConfig,
     EvaluationConfig,
+    PolicyOutcomesConfig,
     datasets_dir,
     load_evaluation_config,
     repo_root,
 )
 from civility.training.evaluation.eval_data import EvalDataError, load_eval_data
 from civility.training.evaluation.functional import FunctionalCase, evaluate_functional
+from civility.training.evaluation.pipeline import EvaluationRequest, run_evaluation
+from civility.training.evaluation.policy_outcomes import policy_outcomes
 from civility.training.evaluation.ranking import (
     label_ranking_metrics,
     ranking_metrics,
@@ -481,6 +485,274 @@ def test_config_file_is_valid(config: EvaluationConfig) -> None:
         assert set(model.labels) <= set(LABELS)
 
 
+# ---------------------------------------------------------------- policy outcomes
+
+NAN = np.nan
+POLICY_MODEL_LABELS = ["toxicity", "insult", "threat"]  # the model's order
+POLICY_TARGET_LABELS = ["insult", "toxicity", "threat"]  # the data's order (differs on purpose)
+# text, model scores (toxicity, insult, threat), targets (insult, toxicity, threat), corpus
+POLICY_ROWS: list[tuple[str, tuple[float, float, float], tuple[float, float, float], str]] = [
+    ("have a nice day", (0.1, 0.1, NAN), (0, 0, NAN), "a"),  # allow (NaN score: left out)
+    ("you are an idiot", (0.2, 0.3, 0.0), (1, 0.2, NAN), "a"),  # review: suspect term only
+    ("kys", (0.95, 0.5, 0.4), (NAN, 1, 1), "a"),  # reject: toxicity score and banned term
+    ("rude remark", (0.6, 0.7, 0.0), (0.6, 0.4, 0), "b"),  # review: toxicity and insult scores
+    ("fine comment", (0.3, 0.2, 0.1), (NAN, 1, 0), "b"),  # allow: a missed toxicity positive
+    ("another one", (0.92, 0.1, 0.0), (0, 0, NAN), "c"),  # reject: toxicity score, a false reject
+    ("good point", (0.1, 0.1, 0.1), (NAN, 0, NAN), "d"),  # allow
+    ("you clown", (0.3, 0.4, 0.0), (1, 1, NAN), "d"),  # allow ("clown" is only a site's suspect term)
+]
+
+
+@pytest.fixture
+def demo_policy() -> Policy:
+    return Policy(
+        PolicyConfig.model_validate(
+            {
+                "thresholds": {
+                    "toxicity": {"review": 0.5, "reject": 0.9},
+                    "insult": {"review": 0.6, "reject": None},
+                    "threat": {"review": 0.3, "reject": 0.8},
+                    "harassment": {"review": 0.4, "reject": 0.85},  # the model has no harassment head
+                },
+                "banned": ["kys"],
+                "suspect": ["idiot"],
+                "sites": {"strict": {"suspect": ["clown"]}},
+            }
+        )
+    )
+
+
+def _policy_outcomes(policy: Policy, **settings: Any) -> dict[str, Any]:
+    return policy_outcomes(
+        [text for text, *_ in POLICY_ROWS],
+        np.array([scores for _, scores, _, _ in POLICY_ROWS], dtype=float),
+        POLICY_MODEL_LABELS,
+        np.array([targets for _, _, targets, _ in POLICY_ROWS], dtype=float),
+        POLICY_TARGET_LABELS,
+        [corpus for *_, corpus in POLICY_ROWS],
+        policy,
+        **{
+            "reference_labels": ["toxicity", "insult", "threat", "harassment"],
+            "min_corpus_rows": 2,
+            **settings,
+        },
+    )
+
+
+def test_policy_outcomes_by_hand(demo_policy: Policy) -> None:
+    out = _policy_outcomes(demo_policy)
+    overall = out["overall"]
+    assert overall["rows"] == 8
+    assert overall["counts"] == {"allow": 4, "review": 2, "reject": 2}
+    assert (overall["allow"], overall["review"], overall["reject"], overall["held"]) == (0.5, 0.25, 0.25, 0.5)
+
+    # toxicity, all 8 rows annotated; 0.2 and 0.4 are soft negatives. Positives: kys, fine comment,
+    # you clown; held: idiot, kys, rude remark, another one.
+    toxicity = overall["labels"]["toxicity"]
+    assert (toxicity["rows"], toxicity["positives"], toxicity["held"]) == (8, 3, 4)
+    assert toxicity["held_recall"] == pytest.approx(1 / 3)  # kys
+    assert toxicity["reject_recall"] == pytest.approx(1 / 3)  # kys
+    assert toxicity["false_hold_rate"] == pytest.approx(3 / 5)  # idiot, rude remark, another one
+    assert toxicity["false_reject_rate"] == pytest.approx(1 / 5)  # another one
+    assert toxicity["held_precision"] == pytest.approx(1 / 4)
+    # insult, 5 annotated rows. Positives: idiot, rude remark (0.6), you clown; negatives: nice day,
+    # another one.
+    insult = overall["labels"]["insult"]
+    assert (insult["rows"], insult["positives"]) == (5, 3)
+    assert insult["held_recall"] == pytest.approx(2 / 3)
+    assert insult["reject_recall"] == 0.0  # positives exist, none rejected: 0, not undefined
+    assert insult["false_hold_rate"] == 0.5 and insult["false_reject_rate"] == 0.5
+    assert insult["held_precision"] == pytest.approx(2 / 3)
+    threat = overall["labels"]["threat"]
+    assert (threat["rows"], threat["positives"], threat["held_recall"], threat["false_hold_rate"]) == (
+        3,
+        1,
+        1.0,
+        0.5,
+    )
+    assert (threat["false_reject_rate"], threat["held_precision"]) == (0.0, 0.5)
+    # a reference label the data does not annotate: listed, every rate undefined
+    harassment = overall["labels"]["harassment"]
+    assert harassment["rows"] == 0
+    assert all(
+        harassment[key] is None
+        for key in ("held_recall", "reject_recall", "false_hold_rate", "false_reject_rate", "held_precision")
+    )
+
+    # corpus c has 1 row (< min_corpus_rows): counted overall, not listed
+    assert set(out["per_corpus"]) == {"a", "b", "d"}
+    assert out["corpora_not_listed"] == {"c": 1}
+    assert out["per_corpus"]["a"]["counts"] == {"allow": 1, "review": 1, "reject": 1}
+    b, d = out["per_corpus"]["b"], out["per_corpus"]["d"]
+    assert set(d["labels"]) == {"toxicity", "insult"}  # only what the corpus annotates
+    # b, threat: no positives -> recall undefined; the held row is a negative -> precision 0
+    assert b["labels"]["threat"]["held_recall"] is None and b["labels"]["threat"]["reject_recall"] is None
+    assert b["labels"]["threat"]["false_hold_rate"] == 0.5 and b["labels"]["threat"]["held_precision"] == 0.0
+    # d holds nothing: precision undefined, recall 0; d's only insult row is positive: no false-hold rate
+    assert d["held"] == 0.0 and d["labels"]["toxicity"]["held_precision"] is None
+    assert d["labels"]["toxicity"]["held_recall"] == 0.0 and d["labels"]["toxicity"]["false_hold_rate"] == 0.0
+    assert (
+        d["labels"]["insult"]["false_hold_rate"] is None and d["labels"]["insult"]["held_precision"] is None
+    )
+
+    decisions = out["decisions"]
+    # rude remark and another one by scores, idiot by the word list, kys by both (reject from each)
+    assert decisions["held_by"] == {"score": 2, "word_list": 1, "both": 1}
+    assert decisions["reason_codes"] == {
+        "score_reject": 2,
+        "score_review": 2,
+        "banned_term": 1,
+        "suspect_term": 1,
+    }
+    # kys also reaches threat's review threshold, but its action is reject: threat did not set it
+    assert decisions["score_labels"] == {"toxicity": 3, "insult": 1}
+    assert decisions["terms"] == {"idiot": 1, "kys": 1}
+    assert out["policy_labels_not_scored"] == ["harassment"]
+    json.dumps(out)  # plain Python values only
+
+
+def test_policy_outcomes_without_corpora_and_with_defaults(demo_policy: Policy) -> None:
+    out = policy_outcomes(
+        ["kys", "hello"],
+        np.array([[0.1, 0.1, 0.1], [0.1, 0.1, 0.1]]),
+        POLICY_MODEL_LABELS,
+        np.array([[1.0], [0.0]]),
+        ["toxicity"],
+        None,
+        demo_policy,
+    )
+    assert out["per_corpus"] == {} and out["corpora_not_listed"] == {}
+    assert list(out["overall"]["labels"]) == ["toxicity", "insult", "threat", "harassment"]
+    toxicity = out["overall"]["labels"]["toxicity"]
+    assert (toxicity["held_recall"], toxicity["false_hold_rate"], toxicity["held_precision"]) == (
+        1.0,
+        0.0,
+        1.0,
+    )
+    assert out["decisions"]["held_by"] == {"score": 0, "word_list": 1, "both": 0}
+
+
+def test_policy_outcomes_reject_mismatched_shapes(demo_policy: Policy) -> None:
+    scores, targets = np.zeros((2, 3)), np.zeros((2, 1))
+    with pytest.raises(ValueError, match="probabilities"):
+        policy_outcomes(["a", "b"], scores, ["toxicity"], targets, ["toxicity"], None, demo_policy)
+    with pytest.raises(ValueError, match="targets"):
+        policy_outcomes(
+            ["a", "b"], scores, POLICY_MODEL_LABELS, targets, ["toxicity", "insult"], None, demo_policy
+        )
+    with pytest.raises(ValueError, match="corpus names"):
+        policy_outcomes(["a", "b"], scores, POLICY_MODEL_LABELS, targets, ["toxicity"], ["x"], demo_policy)
+
+
+def test_policy_evaluation_settings_are_validated(config: EvaluationConfig) -> None:
+    assert config.policy.reference_labels == ["toxicity", "insult", "threat", "harassment"]
+    assert config.policy.min_corpus_rows >= 1
+    with pytest.raises(ValueError, match="unknown labels \\['toxicty'\\]"):
+        PolicyOutcomesConfig(reference_labels=["toxicty"])
+    with pytest.raises(ValueError, match="duplicates"):
+        PolicyOutcomesConfig(reference_labels=["insult", "insult"])
+    with pytest.raises(ValueError):
+        PolicyOutcomesConfig(reference_labels=[])
+    raw = config.model_dump()
+    del raw["policy"]  # an older evaluation.yaml without the section still loads
+    assert EvaluationConfig.model_validate(raw).policy == PolicyOutcomesConfig()
+
+
+def _minimal_report(labels: list[str]) -> dict[str, Any]:
+    return {
+        "created": "2026-11-22T00:00:00+00:00",
+        "model": {"ref": "demo@1.0.0", "labels": labels, "thresholds": {}, "precision_target": None},
+        "data": {"source": "demo.csv", "rows": 8, "annotated": {}, "corpora": {}, "evaluated_labels": labels},
+        "settings": {"binarise_at": 0.5, "calibration_bins": 10},
+        "ranking": {"per_label": {}, "per_corpus": {}},
+        "calibration": {},
+        "plots": {},
+    }
+
+
+def test_report_renders_the_policy_section(tmp_path: Path, demo_policy: Policy) -> None:
+    report = _minimal_report(POLICY_MODEL_LABELS)
+    report["policy"] = {
+        "source": "configs/policy.yaml",
+        "config": demo_policy.config.model_dump(mode="json"),
+        **_policy_outcomes(demo_policy),
+    }
+    json_path, md_path = write_report(report, tmp_path)
+    assert json.loads(json_path.read_text())["policy"]["overall"]["counts"]["reject"] == 2
+    markdown = md_path.read_text()
+    assert markdown == render_markdown(report)
+    assert "## Policy outcomes" in markdown
+    assert "Policy `configs/policy.yaml` applied" in markdown
+    assert "toxicity 0.50 / 0.90, insult 0.60 / –" in markdown
+    assert "- word lists: 1 banned (reject), 1 suspect (review)" in markdown
+    assert "does not score** (never trigger): harassment" in markdown
+    assert "| **all** | 8 | 50.0% | 25.0% | 25.0% | 50.0% |" in markdown
+    assert "| a | 3 | 33.3% | 33.3% | 33.3% | 66.7% |" in markdown
+    assert "Not listed (fewer than 2 rows; counted in **all**): c (1)." in markdown
+    assert "| toxicity | 8 | 3 | 33.3% | 33.3% | 60.0% | 20.0% | 25.0% |" in markdown
+    assert "| harassment | 0 | 0 | – | – | – | – | – |" in markdown
+    assert "| b | 0% / 100.0% (1/2) | 100% / – (1/1) | – / 50.0% (0/2) |  |" in markdown
+    assert "| word lists only | 1 |" in markdown and "| both | 1 |" in markdown
+    assert "- word-list terms matched: idiot 1, kys 1" in markdown
+    assert "## Policy outcomes" not in render_markdown(_minimal_report(POLICY_MODEL_LABELS))
+
+
+class _FixedScores:
+    """A stand-in for Scorer: fixed scores per text, counting how often it is asked."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._scores = {text: scores for text, scores, _, _ in POLICY_ROWS}
+
+    @property
+    def ref(self) -> str:
+        return "fixed@1.0.0"
+
+    @property
+    def labels(self) -> list[str]:
+        return POLICY_MODEL_LABELS
+
+    @property
+    def manifest(self) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(thresholds=dict.fromkeys(POLICY_MODEL_LABELS, 0.5), precision_target=None)
+
+    def predict_proba(self, texts: Any) -> np.ndarray:
+        self.calls += 1
+        return np.nan_to_num(np.array([self._scores[t] for t in texts], dtype=float))
+
+
+def test_policy_section_in_the_pipeline_reuses_the_scores(
+    tmp_path: Path, demo_policy: Policy, config: EvaluationConfig
+) -> None:
+    from civility.training.evaluation.eval_data import EvalData
+
+    targets = np.full((len(POLICY_ROWS), len(LABELS)), np.nan)
+    for j, label in enumerate(POLICY_TARGET_LABELS):
+        targets[:, LABELS.index(label)] = [t[j] for _, _, t, _ in POLICY_ROWS]
+    data = EvalData("demo", [t for t, *_ in POLICY_ROWS], targets, LABELS, [c for *_, c in POLICY_ROWS])
+    model = _FixedScores()
+    settings = config.model_copy(update={"policy": PolicyOutcomesConfig(min_corpus_rows=2)})
+    request = EvaluationRequest(
+        data=data, out_dir=tmp_path, progress=False, policy=demo_policy, policy_source="demo.yaml"
+    )
+    report = run_evaluation(model, request, settings)  # type: ignore[arg-type]
+
+    assert model.calls == 1  # one batch of 8 texts, scored once for ranking, calibration and the policy
+    policy = report["policy"]
+    assert policy["source"] == "demo.yaml" and policy["config"]["banned"] == ["kys"]
+    assert policy["overall"]["counts"] == {"allow": 4, "review": 2, "reject": 2}
+    assert policy["overall"]["labels"]["toxicity"]["false_reject_rate"] == pytest.approx(1 / 5)
+    assert "## Policy outcomes" in (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "report.json").read_text())["policy"]["corpora_not_listed"] == {"c": 1}
+
+    without = run_evaluation(
+        model, EvaluationRequest(data=data, out_dir=tmp_path / "plain", progress=False), settings
+    )  # type: ignore[arg-type]
+    assert "policy" not in without
+
+
 # ---------------------------------------------------------------- civility evaluate (CLI)
 
 
@@ -525,6 +797,67 @@ def test_cli_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
     result = _run_cli("no-such-model@9.9.9", "--data", str(data), "--out", str(tmp_path / "out"))
     assert result.exit_code == 2
     assert "cannot load model 'no-such-model@9.9.9'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "policy file not found"),
+        ("thresholds: {toxicty: {review: 0.5}}\n", "invalid policy"),
+        ("thresholds: {toxicity: {review: 0.9, reject: 0.5}}\n", "must be >= review"),
+        ("banned: ['   ']\n", "empty word-list entry"),
+        ("thresholds: [unclosed\n", "cannot read policy"),
+    ],
+)
+def test_cli_bad_policy_file_is_a_one_line_error(tmp_path: Path, content: str | None, message: str) -> None:
+    data = tmp_path / "eval.csv"
+    data.write_text("text,toxicity\nhello,0\n", encoding="utf-8")
+    policy = tmp_path / "policy.yaml"
+    if content is not None:
+        policy.write_text(content, encoding="utf-8")
+    result = _run_cli(
+        "civility-default", "--data", str(data), "--out", str(tmp_path / "out"), "--policy-file", str(policy)
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert result.output.startswith("civility evaluate: ") and result.output.count("\n") == 1
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()  # failed before loading the model or scoring anything
+
+
+def test_cli_policy_with_a_stand_in_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The --policy path of the CLI without a real bundle: Scorer.load returns the fixed-score stand-in."""
+    from civility.model.scorer import Scorer
+
+    model = _FixedScores()
+    monkeypatch.setattr(Scorer, "load", classmethod(lambda cls, ref, **_: model))
+    data = tmp_path / "eval.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps(
+                {"text": text, "corpus": corpus}
+                | {
+                    label: None if np.isnan(v) else v
+                    for label, v in zip(POLICY_TARGET_LABELS, targets, strict=True)
+                }
+            )
+            + "\n"
+            for text, _, targets, corpus in POLICY_ROWS
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "report"
+    result = _run_cli("fixed", "--data", str(data), "--out", str(out), "--policy", "--quiet")
+    assert result.exit_code == 0, result.output
+    # the shipped policy (toxicity 0.50 / 0.92) gives the same actions as the demo policy here
+    assert "policy  rows      8  allow 50.0%  review 25.0%  reject 25.0%" in result.output
+    assert model.calls == 1
+    policy = json.loads((out / "report.json").read_text(encoding="utf-8"))["policy"]
+    assert policy["source"] == "configs/policy.yaml"
+    assert policy["config"] == Policy.load().config.model_dump(mode="json")
+    assert policy["decisions"]["terms"] == {"idiot": 1, "kys": 1}
+    assert policy["per_corpus"] == {} and policy["corpora_not_listed"] == {"a": 3, "b": 2, "c": 1, "d": 2}
+    assert "## Policy outcomes" in (out / "report.md").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -607,3 +940,36 @@ def test_length_sorted_batches_keep_the_input_order(bundle_dir: Path) -> None:
     texts = [t for t, *_ in EVAL_ROWS]
     batched = predict_in_batches(scorer, texts, batch_size=3, progress=False)
     np.testing.assert_allclose(batched, scorer.predict_proba(texts), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_cli_policy_end_to_end_with_a_real_bundle(bundle_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "eval.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"text": t, "toxicity": tox, "insult": ins, "corpus": c}) + "\n"
+            for t, tox, ins, c in EVAL_ROWS
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "report"
+    result = _run_cli(str(bundle_dir), "--data", str(data), "--out", str(out), "--policy", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "policy  rows     12" in result.output
+
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    policy = report["policy"]
+    assert policy["source"] == "configs/policy.yaml"
+    assert policy["config"] == Policy.load().config.model_dump(mode="json")
+    overall = policy["overall"]
+    assert overall["rows"] == len(EVAL_ROWS) and sum(overall["counts"].values()) == len(EVAL_ROWS)
+    assert overall["labels"]["toxicity"]["rows"] == len(EVAL_ROWS)
+    assert overall["labels"]["toxicity"]["positives"] == 6
+    assert overall["labels"]["threat"]["rows"] == 0  # reference label the data does not annotate
+    # two corpora of 8 and 4 rows, both under the shipped min_corpus_rows
+    assert policy["per_corpus"] == {} and policy["corpora_not_listed"] == {"hand": 8, "other": 4}
+    # "idiot" and "moron" are suspect terms in the shipped policy: held whatever the tiny model scores
+    assert (
+        policy["decisions"]["terms"].get("idiot", 0) >= 1 and policy["decisions"]["terms"].get("moron") == 1
+    )
+    assert "## Policy outcomes" in (out / "report.md").read_text(encoding="utf-8")

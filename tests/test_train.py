@@ -120,7 +120,7 @@ def test_hold_out_removes_a_corpus_from_everything_training_reads() -> None:
     assert kept["validation"]["corpus"] == ["forum"]
     assert kept["test"]["corpus"] == ["news_a", "news_b"]  # never read by training; kept for evaluation
     assert hold_out_corpora(corpus, []) is corpus
-    with pytest.raises(TrainingDataError, match="no such corpus.*typo"):
+    with pytest.raises(TrainingDataError, match=r"no such corpus.*typo"):
         hold_out_corpora(corpus, ["typo"])
     with pytest.raises(TrainingDataError, match="leaves split 'validation' empty"):
         hold_out_corpora(corpus, ["news_a", "forum"])

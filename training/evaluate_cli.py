@@ -3,9 +3,41 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from civility.service.policy import Policy
+
+
+def load_policy(path: Path | None) -> Policy:
+    """The policy for ``--policy`` (default: the shipped configs/policy.yaml).
+
+    Raises ValueError with a one-line message when the file is missing, unreadable or invalid.
+    """
+    import yaml
+    from pydantic import ValidationError
+
+    from civility.service.policy import Policy, PolicyError
+
+    source = str(path) if path is not None else "configs/policy.yaml"
+    if path is not None and not path.is_file():  # Policy.load would fall back to configs/<name>
+        raise ValueError(f"policy file not found: {path}")
+    try:
+        policy = Policy.load(path)
+        policy.match_terms("")  # compiles the global word lists, so a bad entry fails here, not mid-run
+    except PolicyError as exc:
+        if isinstance(exc.__cause__, ValidationError):
+            details = "; ".join(
+                (".".join(str(part) for part in error["loc"]) + ": " if error["loc"] else "") + error["msg"]
+                for error in exc.__cause__.errors()
+            )
+            raise ValueError(f"invalid policy {source}: {details}") from None
+        raise ValueError(" ".join(str(exc).split())) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read policy {source}: {' '.join(str(exc).split())}") from None
+    return policy
 
 
 def evaluate(
@@ -29,6 +61,18 @@ def evaluate(
         bool, typer.Option("--bias", help="Identity-bias metrics on conversationai_bias_eval.")
     ] = False,
     functional: Annotated[bool, typer.Option("--functional", help="Hand-written functional suites.")] = False,
+    policy: Annotated[
+        bool,
+        typer.Option(
+            "--policy", help="What the moderation policy does with the scores (allow/review/reject)."
+        ),
+    ] = False,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy-file", help="Policy YAML for --policy (default: configs/policy.yaml); implies --policy."
+        ),
+    ] = None,
     functional_dir: Annotated[
         Path | None,
         typer.Option("--functional-dir", help="Suites directory (default from configs/evaluation.yaml)."),
@@ -44,7 +88,7 @@ def evaluate(
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="ONNX Runtime threads.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
-    """Evaluate a model bundle: per-label/per-corpus ranking, calibration, baselines, bias, functional."""
+    """Evaluate a model bundle: ranking, calibration, baselines, bias, functional suites, policy outcomes."""
     from pydantic import ValidationError
 
     from civility.model.bundle import BundleError
@@ -63,6 +107,12 @@ def evaluate(
         settings = load_evaluation_config(config) if config else load_evaluation_config()
     except (OSError, ValidationError, ValueError) as exc:
         raise fail(f"invalid evaluation config: {exc}") from None
+    moderation_policy = None
+    if policy or policy_file is not None:
+        try:
+            moderation_policy = load_policy(policy_file)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     try:
         eval_data = load_eval_data(data, label_ids())
     except EvalDataError as exc:
@@ -85,6 +135,8 @@ def evaluate(
         functional=functional,
         functional_dir=functional_dir,
         progress=not quiet,
+        policy=moderation_policy,
+        policy_source=str(policy_file) if policy_file is not None else "configs/policy.yaml",
     )
     try:
         report = run_evaluation(scorer, request, settings)
@@ -97,6 +149,10 @@ def evaluate(
         auc = "–" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}"
         f1 = "–" if m.get("f1") is None else f"{m['f1']:.3f}"
         typer.echo(f"{label:>18}  rows {m['rows']:>6}  ROC-AUC {auc}  F1 {f1}")
+    if "policy" in report:
+        overall = report["policy"]["overall"]
+        shares = "  ".join(f"{key} {100 * overall[key]:.1f}%" for key in ("allow", "review", "reject"))
+        typer.echo(f"{'policy':>18}  rows {overall['rows']:>6}  {shares}")
     typer.echo(f"report: {out / 'report.md'} and {out / 'report.json'}")
 
 

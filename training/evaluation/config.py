@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from civility.model.resources import load_yaml
 
 DATASETS_ENV = "CIVILITY_DATASETS_DIR"
+# What `civility evaluate --policy` measures held/rejected comments against, unless configured.
+DEFAULT_REFERENCE_LABELS = ("toxicity", "insult", "threat", "harassment")
 
 
 def repo_root() -> Path:
@@ -109,6 +111,22 @@ class BaselinesConfig(_Strict):
     models: dict[str, BaselineModelConfig]
 
 
+class PolicyOutcomesConfig(_Strict):
+    reference_labels: list[str] = Field(default_factory=lambda: list(DEFAULT_REFERENCE_LABELS), min_length=1)
+    min_corpus_rows: int = Field(20, ge=1)  # smaller corpora count overall but get no row of their own
+
+    @model_validator(mode="after")
+    def _known_unique_labels(self) -> PolicyOutcomesConfig:
+        from civility.model.labels import label_ids
+
+        unknown = [label for label in self.reference_labels if label not in label_ids()]
+        if unknown:
+            raise ValueError(f"reference_labels: unknown labels {unknown}; known labels: {label_ids()}")
+        if len(set(self.reference_labels)) != len(self.reference_labels):
+            raise ValueError(f"reference_labels: duplicates in {self.reference_labels}")
+        return self
+
+
 class EvaluationConfig(_Strict):
     binarise_at: float = Field(0.5, gt=0.0, lt=1.0)
     batch_size: int = Field(64, ge=1)
@@ -116,6 +134,7 @@ class EvaluationConfig(_Strict):
     bias: BiasConfig
     functional: FunctionalConfig
     baselines: BaselinesConfig
+    policy: PolicyOutcomesConfig = Field(default_factory=PolicyOutcomesConfig)
 
 
 def load_evaluation_config(path: str | Path = "evaluation.yaml") -> EvaluationConfig:

@@ -1,7 +1,8 @@
 """``civility evaluate``: score the data once, run the requested evaluators, write the report.
 
-The evaluators themselves (``ranking``, ``calibration``, ``bias``, ``functional``) are pure
-functions returning dicts, so a promotion gate can call them directly on its own arrays.
+The evaluators themselves (``ranking``, ``calibration``, ``bias``, ``functional``,
+``policy_outcomes``) are pure functions returning dicts, so a promotion gate can call them
+directly on its own arrays.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import numpy as np
 from tqdm import tqdm
 
 from civility.model.bundle import Manifest
+from civility.service.policy import Policy
 from civility.training.evaluation.baselines import BaselineScores, run_baselines
 from civility.training.evaluation.bias import bias_metrics, load_bias_sets
 from civility.training.evaluation.calibration import calibration_metrics, plot_reliability
 from civility.training.evaluation.config import EvaluationConfig, datasets_dir, repo_root, resolve_under
 from civility.training.evaluation.eval_data import EvalData
 from civility.training.evaluation.functional import evaluate_functional, load_suites, score_cases
+from civility.training.evaluation.policy_outcomes import policy_outcomes
 from civility.training.evaluation.ranking import ranking_metrics, ranking_metrics_by_group
 from civility.training.evaluation.report import write_report
 
@@ -54,6 +57,8 @@ class EvaluationRequest:
     functional: bool = False
     functional_dir: Path | None = None
     progress: bool = True
+    policy: Policy | None = None  # set: also report what this policy does with the scores
+    policy_source: str = "configs/policy.yaml"  # where ``policy`` came from, for the report
 
 
 def predict_in_batches(
@@ -147,11 +152,8 @@ def run_evaluation(model: ProbabilityModel, request: EvaluationRequest, config: 
             f"(data annotates {[k for k, v in data.annotated_counts().items() if v]}, "
             f"model labels {model.labels})"
         )
-    scores = _align(
-        predict_in_batches(model, data.texts, config.batch_size, progress=request.progress),
-        model.labels,
-        data.labels,
-    )
+    model_scores = predict_in_batches(model, data.texts, config.batch_size, progress=request.progress)
+    scores = _align(model_scores, model.labels, data.labels)
     cols = [data.labels.index(label) for label in labels]
     targets, probs = data.targets[:, cols], scores[:, cols]
     thresholds = {label: manifest.thresholds[label] for label in labels if label in manifest.thresholds}
@@ -215,6 +217,23 @@ def run_evaluation(model: ProbabilityModel, request: EvaluationRequest, config: 
         )
     if request.functional:
         report["functional"] = _functional_section(model, config, request)
+    if request.policy is not None:
+        report["policy"] = {
+            "source": request.policy_source,
+            "config": request.policy.config.model_dump(mode="json"),
+            **policy_outcomes(
+                data.texts,
+                model_scores,
+                model.labels,
+                data.targets,
+                data.labels,
+                data.corpora,
+                request.policy,
+                reference_labels=config.policy.reference_labels,
+                binarise_at=config.binarise_at,
+                min_corpus_rows=config.policy.min_corpus_rows,
+            ),
+        }
 
     report["elapsed_seconds"] = round(time.monotonic() - started, 1)
     write_report(report, out_dir)

@@ -35,8 +35,8 @@ def _num(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.0f}%"
+def _pct(value: float | None, digits: int = 0) -> str:
+    return "–" if value is None else f"{100 * value:.{digits}f}%"
 
 
 def _cell(text: str) -> str:
@@ -119,6 +119,135 @@ def _per_corpus(report: Report) -> list[str]:
             ],
         ),
     ]
+
+
+def _policy_limits(config: dict[str, Any]) -> str:
+    parts = [
+        f"{label} {_num(t.get('review'), 2)} / {_num(t.get('reject'), 2)}"
+        for label, t in config.get("thresholds", {}).items()
+    ]
+    return ", ".join(parts) or "none"
+
+
+def _policy(report: Report) -> list[str]:
+    policy = report.get("policy")
+    if policy is None:
+        return []
+    config = policy.get("config", {})
+    overall = policy["overall"]
+    lines = [
+        "## Policy outcomes",
+        "",
+        f"Policy `{policy['source']}` applied to every row: global thresholds and word lists (no per-site "
+        "override, parent context or author-history hold). *Held* = review or reject.",
+        "",
+        f"- thresholds (review / reject): {_policy_limits(config)}",
+        f"- word lists: {len(config.get('banned', []))} banned (reject), "
+        f"{len(config.get('suspect', []))} suspect (review)",
+    ]
+    if policy["policy_labels_not_scored"]:
+        lines.append(
+            "- **thresholds on labels the model does not score** (never trigger): "
+            + ", ".join(policy["policy_labels_not_scored"])
+        )
+    lines.append("")
+
+    def action_row(name: str, group: dict[str, Any]) -> list[str]:
+        return [
+            name,
+            _num(group["rows"]),
+            *(_pct(group[key], 1) for key in ("allow", "review", "reject", "held")),
+        ]
+
+    rows = [action_row("**all**", overall)]
+    rows += [action_row(corpus, group) for corpus, group in policy["per_corpus"].items()]
+    lines += _table(["corpus", "rows", "allow", "review", "reject", "held"], rows)
+    if policy["corpora_not_listed"]:
+        small = ", ".join(f"{name} ({n})" for name, n in policy["corpora_not_listed"].items())
+        lines += [
+            f"Not listed (fewer than {policy['min_corpus_rows']} rows; counted in **all**): {small}.",
+            "",
+        ]
+
+    lines += [
+        "Against reference labels, on the rows annotated for each (positive at or above "
+        f"{policy['binarise_at']}). Held recall: positives held; reject recall: positives rejected; "
+        "false hold / false reject: negatives held / rejected; held precision: positives among held rows. "
+        "– = undefined (no positives, negatives or held rows).",
+        "",
+    ]
+    label_rows = [
+        [
+            label,
+            _num(m["rows"]),
+            _num(m["positives"]),
+            *(
+                _pct(m[key], 1)
+                for key in (
+                    "held_recall",
+                    "reject_recall",
+                    "false_hold_rate",
+                    "false_reject_rate",
+                    "held_precision",
+                )
+            ),
+        ]
+        for label, m in overall["labels"].items()
+    ]
+    lines += _table(
+        [
+            "label",
+            "rows",
+            "pos",
+            "held recall",
+            "reject recall",
+            "false hold",
+            "false reject",
+            "held precision",
+        ],
+        label_rows,
+    )
+
+    labels = policy["reference_labels"]
+
+    def recall_and_false_hold(m: dict[str, Any] | None) -> str:
+        if m is None:
+            return ""
+        return f"{_pct(m['held_recall'])} / {_pct(m['false_hold_rate'], 1)} ({m['positives']}/{m['rows']})"
+
+    corpus_rows = [
+        [corpus, *(recall_and_false_hold(group["labels"].get(label)) for label in labels)]
+        for corpus, group in policy["per_corpus"].items()
+        if group["labels"]
+    ]
+    if corpus_rows:
+        lines += [
+            "Per corpus: held recall / false-hold rate (positives / annotated rows); empty = not annotated.",
+            "",
+            *_table(["corpus", *labels], corpus_rows),
+        ]
+
+    decisions = policy["decisions"]
+    held_by = decisions["held_by"]
+    lines += _table(
+        ["held decisions set by", "count"],
+        [
+            ["scores only", _num(held_by["score"])],
+            ["word lists only", _num(held_by["word_list"])],
+            ["both", _num(held_by["both"])],
+        ],
+    )
+
+    def counts(items: dict[str, int]) -> str:
+        return ", ".join(f"{key} {n}" for key, n in items.items()) or "none"
+
+    lines += [
+        f"- decisions with each reason code: {counts(decisions['reason_codes'])}",
+        f"- labels whose score set a held decision: {counts(decisions['score_labels'])}",
+        f"- word-list terms matched: {counts(decisions['terms'])}",
+        "",
+    ]
+    return lines
 
 
 def _baselines(report: Report) -> list[str]:
@@ -330,6 +459,7 @@ def render_markdown(report: Report) -> str:
         "",
         *_per_label(report),
         *_per_corpus(report),
+        *_policy(report),
         *_baselines(report),
         *_calibration(report),
         *_bias(report),
