@@ -7,6 +7,7 @@ Every POST checks the session's CSRF token.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -21,6 +22,7 @@ from civility.model.labels import label_ids
 from civility.service.auth import Principal
 from civility.service.db.base import utcnow
 from civility.service.db.keys import Role, find_active_key
+from civility.service.db.moderation import Comment
 from civility.service.deps import SessionDep, SettingsDep
 from civility.service.errors import ApiError
 from civility.service.login_throttle import LoginThrottle
@@ -351,6 +353,50 @@ def _unauthenticated(request: Request) -> Response:
     return RedirectResponse(f"{BASE}/login", status_code=303)
 
 
+def _card_action(
+    request: Request,
+    session: Session,
+    config: ModerationConfig,
+    comment_id: int,
+    *,
+    detail: bool,
+    return_to: str,
+    run: Callable[[], Comment],
+    done: Callable[[Comment], str],
+) -> Response:
+    """Run one comment's moderation action and answer with its re-rendered card (JSON) or a redirect.
+
+    On a refused action nothing is written (the session is rolled back) and the card is re-rendered
+    as it now stands, so a stale page shows the current state; a missing comment has no card.
+    """
+    try:
+        comment = run()
+    except ModerationError as error:
+        session.rollback()
+        missing = error.status_code == 404
+        html = None if missing else _card_html(request, comment_id, session, config, detail=detail)
+        return _action_response(
+            request,
+            ok=False,
+            message=error.message,
+            return_to=return_to,
+            status_code=error.status_code,
+            payload={"error": error.to_dict(), "html": html},
+        )
+    return _action_response(
+        request,
+        ok=True,
+        message=done(comment),
+        return_to=return_to,
+        payload={
+            "id": comment_id,
+            "status": comment.status,
+            "version": comment.version,
+            "html": _card_html(request, comment_id, session, config, detail=detail),
+        },
+    )
+
+
 @router.post("/comments/{comment_id}/decide")
 def decide(
     comment_id: int,
@@ -396,7 +442,9 @@ def decide(
             ),
             status_code=error.status_code,
         )
-    try:
+    actor = Actor.of(principal)
+
+    def run() -> Comment:
         if action not in ("approve", "reject"):
             raise InvalidInput(f"unknown action {action!r}", field="action")
         decision = DecisionIn(
@@ -406,34 +454,14 @@ def decide(
             explanation=explanation.strip() or None,
             labels=labels,
         )
-        comment = decisions.decide(session, config, comment_id, decision, Actor.of(principal))
-    except ModerationError as error:
-        session.rollback()
-        payload: dict[str, Any] = {"error": error.to_dict()}
-        if error.status_code in (404,):
-            payload["html"] = None
-        else:
-            payload["html"] = _card_html(request, comment_id, session, config, detail=detail)
-        return _action_response(
-            request,
-            ok=False,
-            message=error.message,
-            return_to=return_to,
-            status_code=error.status_code,
-            payload=payload,
-        )
-    verb = "Approved" if comment.status == "approved" else "Rejected"
-    return _action_response(
-        request,
-        ok=True,
-        message=f"{verb} comment {comment_id}.",
-        return_to=return_to,
-        payload={
-            "id": comment_id,
-            "status": comment.status,
-            "version": comment.version,
-            "html": _card_html(request, comment_id, session, config, detail=detail),
-        },
+        return decisions.decide(session, config, comment_id, decision, actor)
+
+    def done(comment: Comment) -> str:
+        verb = "Approved" if comment.status == "approved" else "Rejected"
+        return f"{verb} comment {comment_id}."
+
+    return _card_action(
+        request, session, config, comment_id, detail=detail, return_to=return_to, run=run, done=done
     )
 
 
@@ -454,35 +482,15 @@ def undo(
         principal = _require(request, settings, session)
     except LoginRequired:
         return _unauthenticated(request)
-    detail = view == DETAIL_VIEW
-    try:
-        comment = decisions.undo(session, config, comment_id, version=version, actor=Actor.of(principal))
-    except ModerationError as error:
-        session.rollback()
-        html = (
-            _card_html(request, comment_id, session, config, detail=detail)
-            if error.status_code != 404
-            else None
-        )
-        return _action_response(
-            request,
-            ok=False,
-            message=error.message,
-            return_to=return_to,
-            status_code=error.status_code,
-            payload={"error": error.to_dict(), "html": html},
-        )
-    return _action_response(
+    return _card_action(
         request,
-        ok=True,
-        message=f"Undone: comment {comment_id} is {comment.status} again.",
+        session,
+        config,
+        comment_id,
+        detail=view == DETAIL_VIEW,
         return_to=return_to,
-        payload={
-            "id": comment_id,
-            "status": comment.status,
-            "version": comment.version,
-            "html": _card_html(request, comment_id, session, config, detail=detail),
-        },
+        run=lambda: decisions.undo(session, config, comment_id, version=version, actor=Actor.of(principal)),
+        done=lambda comment: f"Undone: comment {comment_id} is {comment.status} again.",
     )
 
 
