@@ -14,7 +14,7 @@ Prints ratios against the targets (HTTP p50 within 2x of in-process p50; through
 clients at least 70% of in-process batched throughput). Timings on shared machines vary by
 up to ~40% between runs: compare the ratios from one run.
 
-    .venv/bin/python benchmarks/http.py [--model REF] [--workers N] [--onnx-threads T] [--json OUT]
+    .venv/bin/python benchmarks/http_service.py [--model REF] [--workers N] [--onnx-threads T] [--json OUT]
 
 A single request is served by one worker's scorer, so the latency ratio compares like with like:
 HTTP p50 against the same scorer (same threads) called directly. Up to 2026-11-21 the in-process

@@ -18,14 +18,6 @@ between runs: compare the ratios from one run.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Run as a script, this file's directory comes first on sys.path, and benchmarks/http.py would shadow
-# the standard library's http package (which uvicorn and httpx import). Drop it before anything else.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
 import argparse
 import json
 import socket
@@ -35,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 COMMENTS = [
