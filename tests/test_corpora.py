@@ -329,6 +329,28 @@ def test_olid_train_and_joined_test(tmp_path: Path) -> None:
     assert frame.loc["hello", "toxicity"] == 0.0
 
 
+def test_sbic_offensive_posts_not_aimed_at_a_group_are_not_harassment(tmp_path: Path) -> None:
+    """SBIC's whoTarget = 0 means "not aimed at a group" (dark jokes, self-directed swearing), not "aimed at a
+    person": offensive posts leave harassment missing; only inoffensive posts are known negatives."""
+    root = tmp_path / "datasets"
+    header = ["post", "whoTarget", "offensiveYN", "sexYN"]
+    rows = [
+        ["what do you call a joke about nothing", 0.0, 1.0, 0.0],
+        ["all of them are vermin", 1.0, 1.0, 0.0],
+        ["lovely day for a walk", "", 0.0, 0.0],
+        ["half the raters found this rude", 0.0, 0.5, 0.0],
+    ]
+    write_csv(root / "sbic" / "SBIC.v2.agg.dev.csv", header, rows)
+    write_csv(root / "sbic" / "SBIC.v2.agg.tst.csv", header, [["a test post", "", 0.0, 0.0]])
+    frame = load_corpus(load_corpus_spec("sbic"), root).set_index("text")
+    assert is_missing(frame.loc["what do you call a joke about nothing", "harassment"])
+    assert frame.loc["what do you call a joke about nothing", "identity_attack"] == 0.0
+    assert frame.loc["all of them are vermin", "identity_attack"] == 1.0
+    assert is_missing(frame.loc["all of them are vermin", "harassment"])
+    assert frame.loc["lovely day for a walk", ["toxicity", "harassment"]].tolist() == [0.0, 0.0]
+    assert is_missing(frame.loc["half the raters found this rude", "harassment"])
+
+
 def test_every_shipped_mapping_file_validates() -> None:
     names = sorted(path.stem for path in corpora_config_dir().glob("*.yaml"))
     assert "unhealthy_comments_ucc" in names and "conversationai_bias_eval" in names

@@ -35,20 +35,20 @@ EXPECTED_SUITES = {
     "threats",
 }
 
-# Floors the shipped default model reliably meets on the suites (rank accuracy: share of
-# (high, low) pairs ordered correctly). The team lead sets per-suite floors after training;
-# until then only "better than chance overall" is asserted.
-OVERALL_RANK_ACCURACY_FLOOR = 0.70  # measured 0.76
-# Regression floors for civility-default 1.0.0: its measured rank accuracy (int8, 2026-11-22) minus 0.05.
-# Negation and threats are known weaknesses (see the model card); raise these floors as models improve.
+# Floors the shipped default model meets on the suites (rank accuracy: share of (high, low) pairs
+# ordered correctly), so a new default cannot quietly rank worse than the one it replaces.
+OVERALL_RANK_ACCURACY_FLOOR = 0.76  # measured 0.816 (civility-default 1.6.0; 1.0.0 measured 0.765)
+# Regression floors for civility-default 1.6.0: its measured rank accuracy (int8, one text per call,
+# 2026-11-22) minus 0.05, rounded down. Negation and threats are known weaknesses (see the model card);
+# raise these floors as models improve.
 SUITE_RANK_ACCURACY_FLOORS: dict[str, float] = {
-    "counter_speech": 0.64,  # measured 0.69
-    "harassment_vs_criticism": 0.87,  # 0.92
-    "identity_mentions": 0.77,  # 0.82
-    "negation": 0.40,  # 0.46
-    "obfuscation": 0.95,  # 1.00
-    "profanity_not_abuse": 0.95,  # 1.00
-    "threats": 0.58,  # 0.63
+    "counter_speech": 0.71,  # measured 0.761
+    "harassment_vs_criticism": 0.90,  # 0.958
+    "identity_mentions": 0.87,  # 0.920
+    "negation": 0.47,  # 0.525
+    "obfuscation": 0.95,  # 1.000
+    "profanity_not_abuse": 0.95,  # 1.000
+    "threats": 0.63,  # 0.683
 }
 
 
