@@ -885,16 +885,21 @@ EVAL_ROWS = [
 ]
 
 
-@pytest.mark.slow
-def test_cli_end_to_end_with_a_real_bundle(bundle_dir: Path, tmp_path: Path) -> None:
-    data = tmp_path / "eval.jsonl"
-    data.write_text(
+def write_eval_rows(path: Path) -> Path:
+    """``EVAL_ROWS`` as an evaluation JSONL file (text, toxicity, insult, corpus)."""
+    path.write_text(
         "".join(
             json.dumps({"text": t, "toxicity": tox, "insult": ins, "corpus": c}) + "\n"
             for t, tox, ins, c in EVAL_ROWS
         ),
         encoding="utf-8",
     )
+    return path
+
+
+@pytest.mark.slow
+def test_cli_end_to_end_with_a_real_bundle(bundle_dir: Path, tmp_path: Path) -> None:
+    data = write_eval_rows(tmp_path / "eval.jsonl")
     # a small bias configuration so the test stays quick: 2 sentences per template cell, 150 wiki comments
     raw = yaml.safe_load((repo_root() / "configs" / "evaluation.yaml").read_text(encoding="utf-8"))
     raw["bias"]["templates"]["max_rows_per_cell"] = 1
@@ -944,14 +949,7 @@ def test_length_sorted_batches_keep_the_input_order(bundle_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_policy_end_to_end_with_a_real_bundle(bundle_dir: Path, tmp_path: Path) -> None:
-    data = tmp_path / "eval.jsonl"
-    data.write_text(
-        "".join(
-            json.dumps({"text": t, "toxicity": tox, "insult": ins, "corpus": c}) + "\n"
-            for t, tox, ins, c in EVAL_ROWS
-        ),
-        encoding="utf-8",
-    )
+    data = write_eval_rows(tmp_path / "eval.jsonl")
     out = tmp_path / "report"
     result = _run_cli(str(bundle_dir), "--data", str(data), "--out", str(out), "--policy", "--quiet")
     assert result.exit_code == 0, result.output

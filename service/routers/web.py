@@ -344,6 +344,18 @@ def _action_response(
     return RedirectResponse(_safe_next(return_to), status_code=303)
 
 
+def _refused(request: Request, error: ModerationError, return_to: str, **payload: Any) -> Response:
+    """The answer to a refused action (nothing was written): the error, plus any extra payload for JSON."""
+    return _action_response(
+        request,
+        ok=False,
+        message=error.message,
+        return_to=return_to,
+        status_code=error.status_code,
+        payload={"error": error.to_dict(), **payload},
+    )
+
+
 def _unauthenticated(request: Request) -> Response:
     if _wants_json(request):
         return JSONResponse(
@@ -375,14 +387,7 @@ def _card_action(
         session.rollback()
         missing = error.status_code == 404
         html = None if missing else _card_html(request, comment_id, session, config, detail=detail)
-        return _action_response(
-            request,
-            ok=False,
-            message=error.message,
-            return_to=return_to,
-            status_code=error.status_code,
-            payload={"error": error.to_dict(), "html": html},
-        )
+        return _refused(request, error, return_to, html=html)
     return _action_response(
         request,
         ok=True,
@@ -541,14 +546,7 @@ def bulk(
         )
     except ModerationError as error:
         session.rollback()
-        return _action_response(
-            request,
-            ok=False,
-            message=error.message,
-            return_to=return_to,
-            status_code=error.status_code,
-            payload={"error": error.to_dict()},
-        )
+        return _refused(request, error, return_to)
     verb = "Approved" if action == "approve" else "Rejected"
     message = f"{verb} {result.applied} comment{'s' if result.applied != 1 else ''}."
     if result.failed:
