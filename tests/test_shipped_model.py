@@ -1,5 +1,5 @@
 """The shipped default model on a real news comment thread (the RT seed page), end to end:
-extraction -> scoring -> policy. These assert what the shipped default (civility-default 1.6.0)
+extraction -> scoring -> policy. These assert what the shipped default (civility-default 1.9.0)
 measurably does; the model card lists what it misses (the sexual remark about Kallas scores low on
 sexually_explicit)."""
 

@@ -63,6 +63,36 @@ def test_masked_loss_uses_row_weights_and_pos_weight() -> None:
     assert torch.isclose(weighted, torch.tensor((3 * np.log(2.0) + np.log(2.0)) / 2, dtype=torch.float32))
 
 
+def test_label_weights_give_a_label_a_larger_share_of_the_loss() -> None:
+    targets = torch.tensor([[1.0, 0.0], [0.0, float("nan")]])
+    logits = torch.tensor([[0.0, 2.0], [1.0, 0.0]], requires_grad=True)
+    plain = masked_bce(logits, targets, torch.ones(2))
+    weighted = masked_bce(logits, targets, torch.ones(2), label_weights=torch.tensor([1.0, 3.0]))
+    cells = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits.detach(), torch.nan_to_num(targets), reduction="none"
+    )
+    expected = (cells[0, 0] + 3 * cells[0, 1] + cells[1, 0]) / 5
+    assert torch.isclose(weighted.detach(), expected)
+    assert not torch.isclose(weighted.detach(), plain.detach())
+    # all-ones label weights are the unweighted loss
+    ones = masked_bce(logits, targets, torch.ones(2), label_weights=torch.ones(2))
+    assert torch.isclose(ones.detach(), plain.detach())
+
+
+def test_recipe_rejects_label_weights_for_unknown_or_non_positive_labels() -> None:
+    from pydantic import ValidationError
+
+    from civility.training.train_config import LossSettings
+
+    assert LossSettings(pos_weight_cap=10, label_weights={"harassment": 2.0}).weights_for(
+        ["toxicity", "harassment"]
+    ) == [1.0, 2.0]
+    with pytest.raises(ValidationError, match="unknown label"):
+        LossSettings(pos_weight_cap=10, label_weights={"harrassment": 2.0})
+    with pytest.raises(ValidationError, match="must be positive"):
+        LossSettings(pos_weight_cap=10, label_weights={"harassment": 0.0})
+
+
 def test_masked_loss_of_a_fully_missing_batch_is_zero() -> None:
     logits = torch.randn(2, 2, requires_grad=True)
     loss = masked_bce(logits, torch.full((2, 2), float("nan")), torch.ones(2))
@@ -290,6 +320,24 @@ def test_isotonic_calibration_is_monotonic_and_reduces_ece() -> None:
     after = expected_calibration_error(apply_calibration(cal, fresh_logits), fresh_y, settings.ece_bins)
     assert before is not None and after is not None
     assert after < before / 2
+
+
+def test_isotonic_calibration_keeps_the_models_ordering() -> None:
+    """A step function would give whole blocks of comments one score; a review queue could not order them."""
+    from sklearn.metrics import roc_auc_score
+
+    settings = load_train_config(TINY).calibration
+    logits, y = _miscalibrated(4000, seed=4)
+    cal = fit_label(logits, y, settings)
+    assert cal.method == "isotonic" and np.all(np.diff(cal.y) > 0)
+    fresh_logits, fresh_y = _miscalibrated(4000, seed=5)
+    calibrated = apply_calibration(cal, fresh_logits)
+    inside = (1 / (1 + np.exp(-fresh_logits)) > cal.x[0]) & (1 / (1 + np.exp(-fresh_logits)) < cal.x[-1])
+    assert inside.mean() > 0.8
+    # (a step function leaves about one value per isotonic block: tens, not thousands)
+    assert len(np.unique(calibrated[inside])) >= 0.99 * len(np.unique(fresh_logits[inside]))
+    raw_auc = roc_auc_score(fresh_y, fresh_logits)
+    assert roc_auc_score(fresh_y, calibrated) == pytest.approx(raw_auc, abs=0.002)
 
 
 def test_temperature_scaling_when_positives_are_few() -> None:

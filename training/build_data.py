@@ -88,6 +88,7 @@ class DataRecipe(BaseModel):
     validation: float = Field(default=0.1, ge=0.0, lt=1.0)
     test: float = Field(default=0.1, ge=0.0, lt=1.0)
     priority_labels: list[str] = Field(default_factory=list)
+    contrast_labels: list[str] = Field(default_factory=list)
     identity_negative_labels: list[str] = Field(default_factory=list)
     implied_negatives: list[ImpliedNegatives] = Field(default_factory=list)
     identity_negative_weight: float = Field(default=1.0, ge=1.0)
@@ -107,11 +108,13 @@ class DataRecipe(BaseModel):
             raise ValueError(f"evaluation-only corpora cannot be in the training mix: {both}")
         implied = [label for rule in self.implied_negatives for label in [rule.source, *rule.targets]]
         unknown = sorted(
-            set(self.priority_labels + self.identity_negative_labels + implied) - set(label_ids())
+            set(self.priority_labels + self.contrast_labels + self.identity_negative_labels + implied)
+            - set(label_ids())
         )
         if unknown:
             raise ValueError(
-                "unknown label(s) in priority_labels / identity_negative_labels / implied_negatives: "
+                "unknown label(s) in priority_labels / contrast_labels / identity_negative_labels / "
+                "implied_negatives: "
                 f"{unknown}"
             )
         for rule in self.implied_negatives:
@@ -200,7 +203,12 @@ def assemble(
     for entry in entries:
         frame = load_corpus(specs[entry.name], root)
         if max_rows_per_corpus is not None and len(frame) > max_rows_per_corpus:
-            load_rank = priority_rank(frame, recipe.priority_labels, recipe.positive_threshold)
+            load_rank = priority_rank(
+                frame,
+                recipe.priority_labels,
+                recipe.positive_threshold,
+                contrast_labels=recipe.contrast_labels,
+            )
             frame = cap_rows(frame, max_rows_per_corpus, recipe.seed, load_rank)
         frames.append(frame)
     pooled = pd.concat(frames, ignore_index=True)
@@ -266,8 +274,8 @@ def assemble(
             cap = {"train": entry.train_cap, "validation": entry.validation_cap, "test": entry.test_cap}[
                 split
             ]
-            # Train keeps rare positives and identity-mentioning negatives first; evaluation splits
-            # are sampled at random so their label rates stay natural.
+            # Train keeps rare positives, contrast negatives and identity-mentioning negatives first;
+            # evaluation splits are sampled at random so their label rates stay natural.
             rank: np.ndarray | None = (
                 priority_rank(
                     part,
@@ -275,6 +283,7 @@ def assemble(
                     recipe.positive_threshold,
                     mentions,
                     recipe.identity_negative_labels,
+                    recipe.contrast_labels,
                 )
                 if split == "train"
                 else None

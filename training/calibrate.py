@@ -3,8 +3,9 @@
 For each label:
 
 - **isotonic** (scikit-learn ``IsotonicRegression(out_of_bounds="clip")`` on the raw sigmoid
-  probability against the soft target) when the held-out rows have at least
-  ``min_positives_isotonic`` positives; stored as (x, y) knots in the manifest's ``Calibration``;
+  probability against the soft target, interpolated between block centres so it is strictly
+  increasing) when the held-out rows have at least ``min_positives_isotonic`` positives; stored as
+  (x, y) knots in the manifest's ``Calibration``;
 - otherwise **temperature scaling** (``sigmoid(logit / T + b)``, fitted by minimising BCE);
 - **identity** when the label has no annotated held-out rows.
 
@@ -54,13 +55,24 @@ def apply_calibration(calibration: Calibration, logits: np.ndarray) -> np.ndarra
 
 
 def fit_isotonic(logits: np.ndarray, targets: np.ndarray, decimals: int) -> Calibration:
+    """Centred isotonic regression: one knot per isotonic block, at the mean input of the block.
+
+    Plain isotonic regression is a step function: every comment inside a block gets the same score,
+    so a review queue sorted by score cannot order them and ranking metrics count them as ties
+    (1.6.0 gave 98% of validation rows one of 85 toxicity values). Interpolating between block
+    centres (Oron & Flournoy 2017, "centered isotonic regression") keeps the fitted probabilities and
+    the monotone shape, and is strictly increasing between the first and last centre, so the model's
+    own ordering survives calibration.
+    """
+    x = sigmoid(logits)
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True)
-    iso.fit(sigmoid(logits), targets)
+    fitted = iso.fit_transform(x, targets)
     knots: dict[float, float] = {}
-    for x, y in zip(iso.X_thresholds_, iso.y_thresholds_, strict=True):
-        knots[round(float(x), decimals)] = round(float(y), decimals)  # y is non-decreasing: keep the last
+    for value in np.unique(fitted):  # blocks: fitted values are constant on contiguous x ranges
+        centre = float(np.mean(x[fitted == value]))
+        knots[round(centre, decimals)] = round(float(value), decimals)  # rounding may merge: keep the last
     xs = sorted(knots)
-    ys = list(np.maximum.accumulate([knots[x] for x in xs]))
+    ys = list(np.maximum.accumulate([knots[k] for k in xs]))
     if len(xs) == 1:  # a constant fit still needs two knots for interpolation
         xs, ys = [0.0, 1.0], [ys[0], ys[0]]
     return Calibration(method="isotonic", x=xs, y=[float(y) for y in ys])

@@ -25,11 +25,13 @@ def masked_bce(
     targets: torch.Tensor,
     row_weights: torch.Tensor,
     pos_weight: torch.Tensor | None = None,
+    label_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean BCE over annotated (row, label) cells; NaN targets are missing and contribute nothing.
 
-    Each cell is weighted by its row's weight; the result is normalised by the total weight of the
-    annotated cells, so a batch's loss does not depend on how many labels happen to be missing.
+    Each cell is weighted by its row's weight (and its label's weight, if given); the result is
+    normalised by the total weight of the annotated cells, so a batch's loss does not depend on how
+    many labels happen to be missing.
     """
     mask = torch.isfinite(targets)
     safe_targets = torch.where(mask, targets, torch.zeros_like(targets))
@@ -37,6 +39,8 @@ def masked_bce(
         logits, safe_targets, pos_weight=pos_weight, reduction="none"
     )
     cell_weights = mask.to(logits.dtype) * row_weights.to(logits.dtype).unsqueeze(1)
+    if label_weights is not None:
+        cell_weights = cell_weights * label_weights.to(logits.dtype).unsqueeze(0)
     total = cell_weights.sum()
     if total <= 0:
         return logits.sum() * 0.0  # keeps the graph; nothing annotated in this batch

@@ -205,6 +205,7 @@ def train(
     pos_weight = torch.from_numpy(
         pos_weights(positive_prevalence(train_data.targets), config.loss.pos_weight_cap)
     ).to(device)
+    label_weights = torch.tensor(config.loss.weights_for(labels), dtype=torch.float32, device=device)
 
     state = _State()
     if resume:
@@ -258,7 +259,9 @@ def train(
             index = batches[state.batch_in_epoch]
             inputs = collate(train_data, index, pad_id, device)
             logits = model(**inputs).logits
-            loss = masked_bce(logits, targets[index].to(device), weights[index].to(device), pos_weight)
+            loss = masked_bce(
+                logits, targets[index].to(device), weights[index].to(device), pos_weight, label_weights
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, optim.grad_clip)

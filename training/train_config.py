@@ -6,6 +6,7 @@ calibration and export choices) lives in the YAML recipe and is validated here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -51,6 +52,27 @@ class OptimSettings(_Strict):
 
 class LossSettings(_Strict):
     pos_weight_cap: float = Field(ge=1.0, description="upper bound on per-label neg/pos ratio")
+    label_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="per-label loss weight (default 1): a label's share of the loss, e.g. for a rare label "
+        "whose few annotated cells the common labels outvote",
+    )
+
+    @model_validator(mode="after")
+    def _known_labels(self) -> LossSettings:
+        from civility.model.labels import label_ids
+
+        unknown = sorted(set(self.label_weights) - set(label_ids()))
+        if unknown:
+            raise ValueError(f"loss.label_weights: unknown label(s) {unknown}")
+        bad = sorted(label for label, weight in self.label_weights.items() if not weight > 0)
+        if bad:
+            raise ValueError(f"loss.label_weights must be positive: {bad}")
+        return self
+
+    def weights_for(self, labels: Sequence[str]) -> list[float]:
+        """Loss weight per label, in ``labels`` order."""
+        return [self.label_weights.get(label, 1.0) for label in labels]
 
 
 class DataSettings(_Strict):

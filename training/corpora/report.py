@@ -109,8 +109,9 @@ def render_card(stats: Mapping[str, Any], labels: Sequence[str]) -> str:
         "",
         "Rebuild with `civility build-data` (options: `--datasets DIR`, `--output DIR`, `--config FILE`). "
         "Texts are deduplicated across corpora before splitting (lower-cased, URLs and @mentions removed, "
-        "whitespace collapsed); official test splits stay in `test`; per-corpus caps keep rare-label "
-        "positives and identity-mentioning negatives first.",
+        "whitespace collapsed); official test splits stay in `test`; per-corpus train caps keep rare-label "
+        "positives first, then contrast negatives (abusive rows that are not the rare kind, so a capped "
+        "corpus keeps its label rates), then identity-mentioning negatives.",
         "",
         "## Rows per corpus and split",
         "",
