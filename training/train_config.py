@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from civility.model.bundle import SEMVER
+from civility.model.labels import label_ids
 from civility.model.resources import load_yaml
 
 QuantizationVariant = Literal["qint8", "qint8_per_channel", "qint8_per_channel_matmul"]
@@ -60,8 +61,6 @@ class LossSettings(_Strict):
 
     @model_validator(mode="after")
     def _known_labels(self) -> LossSettings:
-        from civility.model.labels import label_ids
-
         unknown = sorted(set(self.label_weights) - set(label_ids()))
         if unknown:
             raise ValueError(f"loss.label_weights: unknown label(s) {unknown}")
