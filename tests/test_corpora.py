@@ -329,7 +329,7 @@ def test_olid_train_and_joined_test(tmp_path: Path) -> None:
     assert frame.loc["hello", "toxicity"] == 0.0
 
 
-def test_sbic_offensive_posts_not_aimed_at_a_group_are_not_harassment(tmp_path: Path) -> None:
+def test_sbic_offensive_posts_leave_harassment_missing(tmp_path: Path) -> None:
     """SBIC's whoTarget = 0 means "not aimed at a group" (dark jokes, self-directed swearing), not "aimed at a
     person": offensive posts leave harassment missing; only inoffensive posts are known negatives."""
     root = tmp_path / "datasets"

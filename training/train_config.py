@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 
 from civility.model.bundle import SEMVER
 from civility.model.labels import label_ids
@@ -53,7 +53,7 @@ class OptimSettings(_Strict):
 
 class LossSettings(_Strict):
     pos_weight_cap: float = Field(ge=1.0, description="upper bound on per-label neg/pos ratio")
-    label_weights: dict[str, float] = Field(
+    label_weights: dict[str, PositiveFloat] = Field(
         default_factory=dict,
         description="per-label loss weight (default 1): a label's share of the loss, e.g. for a rare label "
         "whose few annotated cells the common labels outvote",
@@ -64,9 +64,6 @@ class LossSettings(_Strict):
         unknown = sorted(set(self.label_weights) - set(label_ids()))
         if unknown:
             raise ValueError(f"loss.label_weights: unknown label(s) {unknown}")
-        bad = sorted(label for label, weight in self.label_weights.items() if not weight > 0)
-        if bad:
-            raise ValueError(f"loss.label_weights must be positive: {bad}")
         return self
 
     def weights_for(self, labels: Sequence[str]) -> list[float]:
