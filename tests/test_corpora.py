@@ -438,3 +438,78 @@ def test_saved_datasets_directory_with_its_own_splits(tmp_path: Path) -> None:
     assert frame.loc["shut up", "toxicity"] == 1.0
     assert frame.loc["held out", "split_hint"] == "test"
     assert frame.loc["a fine comment", "split_hint"] == "train"
+
+
+# --- hand-written contrast templates (configs/contrast/) -------------------------------------------
+
+
+def write_templates(path: Path, data: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_templates_expand_to_distinct_fillings_with_family_labels(tmp_path: Path) -> None:
+    from civility.training.corpora.templates import expand_template_file
+
+    path = write_templates(
+        tmp_path / "t.yaml",
+        {
+            "slots": {"who": ["the mayor", "Sarah", "Dave"], "what": ["late", "wrong"]},
+            "families": [
+                {"name": "pos", "labels": {"threat": 1, "toxicity": 0.9}, "templates": ["{who} is {what}."]},
+                {"name": "neg", "labels": {"threat": 0}, "templates": ["No slots here.", "{who} waved."]},
+            ],
+        },
+    )
+    frame = expand_template_file(path, fillings_per_template=4, seed=1)
+    pos = frame[frame["group"] == "t/pos/0"]
+    assert len(pos) == 4 and pos["text"].is_unique  # 6 combinations, 4 sampled, none repeated
+    assert all(text[0].isupper() for text in pos["text"])  # "the mayor ..." opens with a capital
+    assert set(pos["threat"]) == {1.0} and set(pos["toxicity"]) == {0.9}
+    neg = frame[frame["group"].str.startswith("t/neg/")]
+    assert sorted(neg["text"]) == ["Dave waved.", "No slots here.", "Sarah waved.", "The mayor waved."]
+    assert neg["toxicity"].isna().all()  # a label the family does not set is missing, not 0
+    again = expand_template_file(path, fillings_per_template=4, seed=1)
+    assert frame["text"].tolist() == again["text"].tolist()  # fixed seed, same rows
+
+
+@pytest.mark.parametrize(
+    ("family", "slots", "message"),
+    [
+        ({"name": "a", "labels": {"threat": 1}, "templates": ["{nobody} waves"]}, {}, "undefined slot"),
+        ({"name": "a", "labels": {"menace": 1}, "templates": ["hi"]}, {}, "unknown label"),
+        ({"name": "a", "labels": {"threat": 2}, "templates": ["hi"]}, {}, "[0, 1]"),
+        ({"name": "a", "labels": {"threat": 1}, "templates": ["a { b"]}, {}, "brace"),
+        ({"name": "a", "labels": {"threat": 1}, "templates": ["{x}"]}, {"x": []}, "without fillers"),
+    ],
+)
+def test_invalid_template_files_are_clear_errors(
+    tmp_path: Path, family: dict[str, Any], slots: dict[str, Any], message: str
+) -> None:
+    from civility.training.corpora.templates import expand_template_file
+
+    path = write_templates(tmp_path / "bad.yaml", {"slots": slots, "families": [family]})
+    with pytest.raises(MappingError, match=r"bad\.yaml") as info:
+        expand_template_file(path, fillings_per_template=3, seed=0)
+    assert message in str(info.value)
+
+
+def test_shipped_contrast_corpus_loads_into_train_only_with_matched_negatives() -> None:
+    """The contrast corpus ships in configs/ (no datasets needed); every label a file teaches as a
+    positive also has a negative family in the same file (minimal pairs, not a keyword list)."""
+    from civility.training.corpora.templates import load_template_file
+
+    spec_ = load_corpus_spec("civility_contrast")
+    frame = load_corpus(spec_, Path("/nonexistent-datasets-root"))
+    assert len(frame) > 500
+    assert set(frame["split_hint"]) == {"train"}
+    assert frame["text"].str.contains(r"\{|\}").sum() == 0  # every slot filled
+    files = sorted(spec_.base_dir(Path("/x")).glob("*.yaml"))
+    assert len(files) >= 4
+    for path in files:
+        families = load_template_file(path).families
+        for label in label_ids():
+            values = [f.labels[label] for f in families if label in f.labels]
+            if any(v >= 0.5 for v in values):
+                assert any(v == 0 for v in values), f"{path.name}: {label} has positives but no negatives"

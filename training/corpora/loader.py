@@ -60,13 +60,13 @@ def _apply_join(
 
 
 def load_file(spec: CorpusSpec, root: Path, file_index: int) -> pd.DataFrame:
-    """Load and map one declared file of ``spec`` from the datasets ``root``."""
+    """Load and map one declared file of ``spec`` (under the datasets ``root`` unless it ships in configs)."""
     file = spec.files[file_index]
-    path = root / spec.folder / file.path
-    frame = read_file(path, spec, file).reset_index(drop=True)
+    base = spec.base_dir(root)
+    frame = read_file(base / file.path, spec, file).reset_index(drop=True)
     where = f"{spec.name}/{file.path}"
     if file.join is not None:
-        frame = _apply_join(frame, root / spec.folder / file.join.path, file.join, spec, where)
+        frame = _apply_join(frame, base / file.join.path, file.join, spec, where)
     text_column = file.text or spec.text
     if text_column not in frame.columns:
         raise MappingError(

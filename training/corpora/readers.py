@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from civility.training.corpora.spec import CorpusSpec, FileSpec, MappingError
+from civility.training.corpora.templates import read_contrast_templates
 
 Reader = Callable[[Path, CorpusSpec], pd.DataFrame]
 TextDecoder = Callable[[str], str]
@@ -249,6 +250,7 @@ SPECIAL_READERS: dict[str, Reader] = {
     "toxic_spans_raw": read_toxic_spans_raw,
     "convabuse_split": read_convabuse_split,
     "olid_test": read_olid_test,
+    "contrast_templates": read_contrast_templates,
 }
 
 

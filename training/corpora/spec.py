@@ -133,6 +133,9 @@ class CorpusSpec(StrictModel):
     note: str = ""
     caveats: list[str] = Field(default_factory=list)
     directory: str | None = None  # folder under the datasets root; defaults to ``name``
+    # "configs": the files ship with Civility under ``configs/`` (hand-written contrast sets), not
+    # under the public datasets root.
+    location: Literal["datasets", "configs"] = "datasets"
     format: TableFormat = "csv"
     header: bool = True
     quoted: bool = True  # False: quote characters in delimited files are literal text (e.g. OLID's TSV)
@@ -169,6 +172,10 @@ class CorpusSpec(StrictModel):
     @property
     def folder(self) -> str:
         return self.directory or self.name
+
+    def base_dir(self, datasets_root: Path) -> Path:
+        """The folder this corpus's file paths are relative to."""
+        return (configs_dir() if self.location == "configs" else datasets_root) / self.folder
 
 
 class MappingError(Exception):
