@@ -1,0 +1,85 @@
+"""Side-by-side table of ``civility evaluate`` reports (``report.json``), e.g. two candidate bundles on
+the same rows.
+
+    python benchmarks/compare_reports.py OLD/report.json NEW/report.json [--corpus-label ucc:toxicity ...]
+
+Prints Markdown: pooled ROC-AUC per label, ROC-AUC per corpus and label (where both reports have at
+least ``--min-positives`` positives), the identity-bias final scores and the functional suites.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def pooled(reports: list[dict[str, Any]]) -> list[str]:
+    labels = reports[0]["model"]["labels"]
+    lines = [_row(["label", *[r["model"]["ref"] for r in reports]]), _row(["---"] * (len(reports) + 1))]
+    for label in labels:
+        cells = [_fmt(r["ranking"]["per_label"].get(label, {}).get("roc_auc")) for r in reports]
+        lines.append(_row([label, *cells]))
+    return lines
+
+
+def per_corpus(reports: list[dict[str, Any]], min_positives: int) -> list[str]:
+    lines = [_row(["corpus → label (positives)", *[r["model"]["ref"] for r in reports]])]
+    lines.append(_row(["---"] * (len(reports) + 1)))
+    first = reports[0]["ranking"]["per_corpus"]
+    for corpus in sorted(first):
+        for label, metrics in first[corpus].items():
+            if (metrics.get("positives") or 0) < min_positives or metrics.get("roc_auc") is None:
+                continue
+            cells = [
+                _fmt(r["ranking"]["per_corpus"].get(corpus, {}).get(label, {}).get("roc_auc")) for r in reports
+            ]
+            lines.append(_row([f"{corpus} → {label} ({metrics['positives']})", *cells]))
+    return lines
+
+
+def bias_and_functional(reports: list[dict[str, Any]]) -> list[str]:
+    lines = [_row(["measure", *[r["model"]["ref"] for r in reports]]), _row(["---"] * (len(reports) + 1))]
+    sets = sorted({name for r in reports for name in (r.get("bias") or {}).get("sets", {})})
+    for name in sets:
+        cells = [_fmt((r.get("bias") or {}).get("sets", {}).get(name, {}).get("final_score")) for r in reports]
+        lines.append(_row([f"bias final score, {name}", *cells]))
+    for key in ("rank_accuracy", "threshold_pass_rate"):
+        cells = [_fmt((r.get("functional") or {}).get("overall", {}).get(key)) for r in reports]
+        lines.append(_row([f"functional {key}", *cells]))
+    suites = sorted({s for r in reports for s in (r.get("functional") or {}).get("suites", {})})
+    for suite in suites:
+        for key in ("rank_accuracy", "threshold_pass_rate"):
+            cells = [
+                _fmt((r.get("functional") or {}).get("suites", {}).get(suite, {}).get(key)) for r in reports
+            ]
+            lines.append(_row([f"{suite} {key}", *cells]))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reports", nargs="+", type=Path)
+    parser.add_argument("--min-positives", type=int, default=10)
+    args = parser.parse_args()
+    reports = [json.loads(path.read_text(encoding="utf-8")) for path in args.reports]
+    for title, lines in (
+        ("Pooled ROC-AUC", pooled(reports)),
+        ("ROC-AUC per corpus", per_corpus(reports, args.min_positives)),
+        ("Identity bias and functional suites", bias_and_functional(reports)),
+    ):
+        print(f"\n### {title}\n")
+        print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
