@@ -4,7 +4,8 @@ the same rows.
     python benchmarks/compare_reports.py OLD/report.json NEW/report.json [--corpus-label ucc:toxicity ...]
 
 Prints Markdown: pooled ROC-AUC per label, ROC-AUC per corpus and label (where both reports have at
-least ``--min-positives`` positives), the identity-bias final scores and the functional suites.
+least ``--min-positives`` positives), the identity-bias final scores, the functional suites and what the
+policy holds (reports made with ``--policy``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def bias_and_functional(reports: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def policy(reports: list[dict[str, Any]]) -> list[str]:
+    lines = [_row(["measure", *[r["model"]["ref"] for r in reports]]), _row(["---"] * (len(reports) + 1))]
+    overall = [(r.get("policy") or {}).get("overall", {}) for r in reports]
+    lines.append(_row(["share of comments held", *[_fmt(o.get("held")) for o in overall]]))
+    for label in ("toxicity", "insult", "threat", "harassment"):
+        for key in ("held_recall", "false_hold_rate"):
+            cells = [_fmt(o.get("labels", {}).get(label, {}).get(key)) for o in overall]
+            lines.append(_row([f"{label} {key}", *cells]))
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+", type=Path)
@@ -76,6 +88,7 @@ def main() -> None:
         ("Pooled ROC-AUC", pooled(reports)),
         ("ROC-AUC per corpus", per_corpus(reports, args.min_positives)),
         ("Identity bias and functional suites", bias_and_functional(reports)),
+        ("Policy (configs/policy.yaml or --policy-file)", policy(reports)),
     ):
         print(f"\n### {title}\n")
         print("\n".join(lines))
