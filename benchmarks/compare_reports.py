@@ -20,6 +20,15 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def _get(data: dict[str, Any] | None, *keys: str) -> Any:
+    """``data[k1][k2]...``, or None where a key (or a section of the report) is absent."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -28,7 +37,7 @@ def pooled(reports: list[dict[str, Any]]) -> list[str]:
     labels = reports[0]["model"]["labels"]
     lines = [_row(["label", *[r["model"]["ref"] for r in reports]]), _row(["---"] * (len(reports) + 1))]
     for label in labels:
-        cells = [_fmt(r["ranking"]["per_label"].get(label, {}).get("roc_auc")) for r in reports]
+        cells = [_fmt(_get(r, "ranking", "per_label", label, "roc_auc")) for r in reports]
         lines.append(_row([label, *cells]))
     return lines
 
@@ -41,39 +50,35 @@ def per_corpus(reports: list[dict[str, Any]], min_positives: int) -> list[str]:
         for label, metrics in first[corpus].items():
             if (metrics.get("positives") or 0) < min_positives or metrics.get("roc_auc") is None:
                 continue
-            cells = [
-                _fmt(r["ranking"]["per_corpus"].get(corpus, {}).get(label, {}).get("roc_auc")) for r in reports
-            ]
+            cells = [_fmt(_get(r, "ranking", "per_corpus", corpus, label, "roc_auc")) for r in reports]
             lines.append(_row([f"{corpus} → {label} ({metrics['positives']})", *cells]))
     return lines
 
 
 def bias_and_functional(reports: list[dict[str, Any]]) -> list[str]:
     lines = [_row(["measure", *[r["model"]["ref"] for r in reports]]), _row(["---"] * (len(reports) + 1))]
-    sets = sorted({name for r in reports for name in (r.get("bias") or {}).get("sets", {})})
+    sets = sorted({name for r in reports for name in _get(r, "bias", "sets") or {}})
     for name in sets:
-        cells = [_fmt((r.get("bias") or {}).get("sets", {}).get(name, {}).get("final_score")) for r in reports]
+        cells = [_fmt(_get(r, "bias", "sets", name, "final_score")) for r in reports]
         lines.append(_row([f"bias final score, {name}", *cells]))
     for key in ("rank_accuracy", "threshold_pass_rate"):
-        cells = [_fmt((r.get("functional") or {}).get("overall", {}).get(key)) for r in reports]
+        cells = [_fmt(_get(r, "functional", "overall", key)) for r in reports]
         lines.append(_row([f"functional {key}", *cells]))
-    suites = sorted({s for r in reports for s in (r.get("functional") or {}).get("suites", {})})
+    suites = sorted({s for r in reports for s in _get(r, "functional", "suites") or {}})
     for suite in suites:
         for key in ("rank_accuracy", "threshold_pass_rate"):
-            cells = [
-                _fmt((r.get("functional") or {}).get("suites", {}).get(suite, {}).get(key)) for r in reports
-            ]
+            cells = [_fmt(_get(r, "functional", "suites", suite, key)) for r in reports]
             lines.append(_row([f"{suite} {key}", *cells]))
     return lines
 
 
 def policy(reports: list[dict[str, Any]]) -> list[str]:
     lines = [_row(["measure", *[r["model"]["ref"] for r in reports]]), _row(["---"] * (len(reports) + 1))]
-    overall = [(r.get("policy") or {}).get("overall", {}) for r in reports]
-    lines.append(_row(["share of comments held", *[_fmt(o.get("held")) for o in overall]]))
+    held = [_fmt(_get(r, "policy", "overall", "held")) for r in reports]
+    lines.append(_row(["share of comments held", *held]))
     for label in ("toxicity", "insult", "threat", "harassment"):
         for key in ("held_recall", "false_hold_rate"):
-            cells = [_fmt(o.get("labels", {}).get(label, {}).get(key)) for o in overall]
+            cells = [_fmt(_get(r, "policy", "overall", "labels", label, key)) for r in reports]
             lines.append(_row([f"{label} {key}", *cells]))
     return lines
 
