@@ -37,20 +37,19 @@ EXPECTED_SUITES = {
 
 # Floors the shipped default model meets on the suites (rank accuracy: share of (high, low) pairs
 # ordered correctly), so a new default cannot quietly rank worse than the one it replaces.
-OVERALL_RANK_ACCURACY_FLOOR = 0.76  # measured 0.804 (civility-default 1.9.0; 1.6.0 0.816, 1.0.0 0.765)
-# Regression floors for civility-default 1.9.0: its measured rank accuracy (int8, one text per call,
-# 2026-11-22) minus 0.05, rounded down. Negation and threats are known weaknesses (see the model card);
-# raise these floors as models improve. Lowered with 1.9.0, openly: counter_speech (1.6.0 measured
-# 0.761) and negation (0.525) rank fewer pairs right, although 1.9.0 holds fewer counter-speech
-# comments at the policy threshold (pass rate 62% against 50%); see the model card.
+OVERALL_RANK_ACCURACY_FLOOR = 0.83  # measured 0.882 (civility-default 2.0.4; 1.9.0 0.804, 1.6.0 0.816)
+# Regression floors for civility-default 2.0.4: its measured rank accuracy (int8, one text per call,
+# 2026-12-07) minus 0.05, rounded down; 1.9.0's measurement in brackets. Raised with 2.0.4, whose
+# contrast sets (configs/contrast/, written without reading these suites) target exactly these failure
+# modes. Negation stays the weakest suite (see the model card).
 SUITE_RANK_ACCURACY_FLOORS: dict[str, float] = {
-    "counter_speech": 0.63,  # measured 0.688 (1.6.0: 0.761)
-    "harassment_vs_criticism": 0.88,  # 0.937 (0.958)
-    "identity_mentions": 0.86,  # 0.910 (0.920)
-    "negation": 0.41,  # 0.469 (0.525)
+    "counter_speech": 0.77,  # measured 0.826 (1.9.0: 0.688)
+    "harassment_vs_criticism": 0.88,  # 0.937 (0.937)
+    "identity_mentions": 0.86,  # 0.917 (0.910)
+    "negation": 0.56,  # 0.617 (0.469)
     "obfuscation": 0.95,  # 1.000 (1.000)
     "profanity_not_abuse": 0.95,  # 1.000 (1.000)
-    "threats": 0.66,  # 0.714 (0.683)
+    "threats": 0.82,  # 0.873 (0.714)
 }
 
 
