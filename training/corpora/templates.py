@@ -23,6 +23,7 @@ straddle a split.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import string
@@ -35,6 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from civility.model.labels import label_ids
+from civility.model.resources import load_yaml
 from civility.training.corpora.spec import CorpusSpec, MappingError
 
 _SLOT = re.compile(r"\{([a-z_]+)\}")
@@ -88,8 +90,7 @@ class TemplateFile(_Strict):
 
 def load_template_file(path: Path) -> TemplateFile:
     try:
-        with path.open(encoding="utf-8") as fh:
-            return TemplateFile.model_validate(yaml.safe_load(fh))
+        return TemplateFile.model_validate(load_yaml(path))
     except (ValidationError, yaml.YAMLError) as exc:
         raise MappingError(f"invalid contrast template file {path}:\n{exc}") from exc
 
@@ -107,10 +108,7 @@ def fillings(template: str, slots: dict[str, list[str]], limit: int, rng: random
     names = list(dict.fromkeys(_SLOT.findall(template)))
     if not names:
         return [template]
-    combinations = 1
-    for name in names:
-        combinations *= len(slots[name])
-    if combinations <= limit:
+    if math.prod(len(slots[name]) for name in names) <= limit:
         choices = [dict(zip(names, combo, strict=True)) for combo in product(*(slots[n] for n in names))]
     else:
         seen: set[tuple[str, ...]] = set()
