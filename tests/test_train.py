@@ -201,12 +201,17 @@ def test_cli_reports_bad_input_without_traceback(tmp_path: Path) -> None:
 # --- training runs -------------------------------------------------------------------------------
 
 
-def _short_recipe(max_steps: int, every: int) -> TrainConfig:
+def _short_recipe(max_steps: int, every: int, ema_decay: float | None = None) -> TrainConfig:
     base = load_train_config(TINY)
     return base.model_copy(
         update={
             "optim": base.optim.model_copy(
-                update={"max_steps": max_steps, "warmup_steps": 2, "max_minutes": None}
+                update={
+                    "max_steps": max_steps,
+                    "warmup_steps": 2,
+                    "max_minutes": None,
+                    "ema_decay": ema_decay,
+                }
             ),
             "eval": base.eval.model_copy(update={"every_steps": every}),
             "checkpoint": base.checkpoint.model_copy(update={"every_steps": every}),
@@ -226,15 +231,19 @@ def tiny_encoded(tiny_corpus):  # type: ignore[no-untyped-def]
     )
 
 
-def _trainable(run_dir: Path) -> dict[str, torch.Tensor]:
-    return dict(torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"])
+def _trainable(run_dir: Path, key: str = "model") -> dict[str, torch.Tensor]:
+    saved = torch.load(run_dir / "checkpoint.pt", weights_only=False)[key]
+    return dict(saved["weights"] if key == "ema" else saved)
 
 
 @pytest.mark.slow
-def test_resume_continues_from_the_checkpoint_step(tiny_encoded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("ema_decay", [None, 0.8], ids=["raw-weights", "moving-average"])
+def test_resume_continues_from_the_checkpoint_step(
+    tiny_encoded, tmp_path: Path, ema_decay: float | None
+) -> None:  # type: ignore[no-untyped-def]
     train_data, eval_data = tiny_encoded
     labels = label_ids()
-    recipe = _short_recipe(max_steps=8, every=4)
+    recipe = _short_recipe(max_steps=8, every=4, ema_decay=ema_decay)
 
     paused = train(
         recipe, train_data, eval_data, labels, tmp_path / "split", stop_after_steps=4, progress=False
@@ -252,10 +261,31 @@ def test_resume_continues_from_the_checkpoint_step(tiny_encoded, tmp_path: Path)
     whole = train(recipe, train_data, eval_data, labels, tmp_path / "whole", progress=False)
     assert whole.final_step == 8
     assert resumed.examples_seen == whole.examples_seen
-    a, b = _trainable(tmp_path / "split"), _trainable(tmp_path / "whole")
-    assert a.keys() == b.keys()
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+    keys = ["model"] if ema_decay is None else ["model", "ema"]  # the moving average is resumed too
+    for key in keys:
+        a, b = _trainable(tmp_path / "split", key), _trainable(tmp_path / "whole", key)
+        assert a.keys() == b.keys()
+        for name in a:
+            torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_moving_average_is_what_gets_evaluated_and_kept(tiny_encoded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With ``optim.ema_decay`` the kept adapter is the average of the iterates, not the last one."""
+    from safetensors.torch import load_file
+
+    train_data, eval_data = tiny_encoded
+    result = train(
+        _short_recipe(6, 6, ema_decay=0.5), train_data, eval_data, label_ids(), tmp_path / "e", progress=False
+    )
+    saved = torch.load(tmp_path / "e" / "checkpoint.pt", weights_only=False)
+    assert saved["ema"]["n_averaged"] == 6
+    raw, average = saved["model"], saved["ema"]["weights"]
+    lora = [name for name in raw if "lora_B" in name]
+    assert lora and any(not torch.equal(raw[name], average[name]) for name in lora)
+    kept = load_file(str(result.adapter_dir / "adapter_model.safetensors"))
+    for name in lora:  # PEFT saves "...lora_B.default.weight" as "...lora_B.weight"
+        torch.testing.assert_close(kept[name.replace(".default", "")], average[name].half())
 
 
 @pytest.mark.slow

@@ -3,8 +3,10 @@
 A run lives in ``runs/<name>/``:
 
 - ``config.json``      the recipe the run was started with (a resume must use the same one)
-- ``checkpoint.pt``    latest resumable state: trainable weights, optimizer, scheduler, step, RNG
-- ``best/``            the best adapter so far (fp16 safetensors + adapter_config.json)
+- ``checkpoint.pt``    latest resumable state: trainable weights (and their moving average), optimizer,
+  scheduler, step, RNG
+- ``best/``            the best adapter so far (fp16 safetensors + adapter_config.json); with
+  ``optim.ema_decay`` set, the evaluated and kept weights are the moving average, not the last iterate
 - ``history.jsonl``    one line per evaluation
 - ``train_result.json`` written when the loop ends (why it stopped, best step and AUC)
 """
@@ -19,10 +21,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+from peft import PeftModel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from civility.training.lora import (
@@ -112,12 +116,14 @@ def _save_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     state: _State,
     digest: str,
+    ema: AveragedModel | None,
 ) -> None:
     _atomic_torch_save(
         {
             "digest": digest,
             "state": asdict(state),
             "model": trainable_state(model),
+            "ema": None if ema is None else _ema_state(ema),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "rng": {
@@ -136,6 +142,7 @@ def _load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     digest: str,
+    ema: AveragedModel | None,
 ) -> _State:
     data = torch.load(path, map_location="cpu", weights_only=False)
     if data.get("digest") != digest:
@@ -144,12 +151,30 @@ def _load_checkpoint(
             "resume with the same config, or start a new run name"
         )
     load_trainable_state(model, data["model"])
+    if ema is not None:
+        load_trainable_state(ema.module, data["ema"]["weights"])
+        ema.n_averaged.fill_(int(data["ema"]["n_averaged"]))
     optimizer.load_state_dict(data["optimizer"])
     scheduler.load_state_dict(data["scheduler"])
     torch.set_rng_state(data["rng"]["torch"])
     np.random.set_state(data["rng"]["numpy"])
     random.setstate(data["rng"]["python"])
     return _State(**data["state"])
+
+
+def _ema_state(ema: AveragedModel) -> dict[str, Any]:
+    return {"weights": trainable_state(ema.module), "n_averaged": int(ema.n_averaged)}
+
+
+def _moving_average(model: torch.nn.Module, decay: float | None) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights, updated after every optimizer step.
+
+    The frozen encoder weights are averaged too (they never change, so they stay exact); only the
+    trainable ones are checkpointed and exported.
+    """
+    if decay is None:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
 
 
 def _linear_warmup_decay(warmup: int, total: int) -> Any:
@@ -207,9 +232,11 @@ def train(
     ).to(device)
     label_weights = torch.tensor(config.loss.weights_for(labels), dtype=torch.float32, device=device)
 
+    ema = _moving_average(model, optim.ema_decay)
+    kept = model if ema is None else cast(PeftModel, ema.module)  # what is evaluated, kept and exported
     state = _State()
     if resume:
-        state = _load_checkpoint(checkpoint, model, optimizer, scheduler, digest)
+        state = _load_checkpoint(checkpoint, model, optimizer, scheduler, digest, ema)
     (run_dir / CONFIG).write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
     start_step = state.step
     history: list[dict[str, Any]] = []
@@ -225,13 +252,13 @@ def train(
 
     def evaluate() -> bool:
         """Evaluate, keep the adapter if it is the best so far; True means stop early."""
-        probs = sigmoid(predict_logits(model, eval_data, config.eval.batch_size, pad_id, device))
+        probs = sigmoid(predict_logits(kept, eval_data, config.eval.batch_size, pad_id, device))
         auc, _ = mean_masked_auc(probs, eval_data.targets)
         improved = auc is not None and (
             state.best_auc is None or auc > state.best_auc + config.eval.min_delta
         )
         if improved or auc is None or not best_dir.exists():  # no usable AUC: keep the latest
-            save_adapter_fp16(model, best_dir)
+            save_adapter_fp16(kept, best_dir)
             state.best_auc, state.best_step, state.evals_since_best = auc, state.step, 0
         else:
             state.evals_since_best += 1
@@ -267,6 +294,8 @@ def train(
             torch.nn.utils.clip_grad_norm_(params, optim.grad_clip)
             optimizer.step()
             scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
             state.step += 1
             state.batch_in_epoch += 1
             state.examples_seen += len(index)
@@ -287,7 +316,7 @@ def train(
                 stop_reason, stop_now = "paused", True
             if stop_now or state.step % config.checkpoint.every_steps == 0 or state.step >= optim.max_steps:
                 state.elapsed_s = elapsed()
-                _save_checkpoint(checkpoint, model, optimizer, scheduler, state, digest)
+                _save_checkpoint(checkpoint, model, optimizer, scheduler, state, digest, ema)
             if stop_now or state.step >= optim.max_steps:
                 break
         else:
@@ -297,7 +326,7 @@ def train(
     if evaluated_at != state.step and stop_reason != "paused":
         evaluate()  # the final weights get their chance to be the best
         state.elapsed_s = elapsed()
-        _save_checkpoint(checkpoint, model, optimizer, scheduler, state, digest)
+        _save_checkpoint(checkpoint, model, optimizer, scheduler, state, digest, ema)
 
     result = TrainResult(
         run_dir=run_dir,

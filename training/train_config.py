@@ -49,6 +49,13 @@ class OptimSettings(_Strict):
     max_steps: int = Field(gt=0)
     grad_clip: float = Field(gt=0.0)
     max_minutes: float | None = Field(default=None, gt=0.0)
+    ema_decay: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="evaluate, keep and export an exponential moving average of the weights with this "
+        "decay (torch.optim.swa_utils); null trains and keeps the raw weights",
+    )
 
 
 class LossSettings(_Strict):
